@@ -1,0 +1,8 @@
+module github.com/modemguard/modemguard
+
+go 1.26.0
+
+require (
+	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/tools v0.52.0
+)
