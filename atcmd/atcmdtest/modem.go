@@ -21,7 +21,7 @@ type Script interface {
 // ScriptFunc answers command lines with a function; it has no data mode.
 type ScriptFunc func(line string) []byte
 
-func (f ScriptFunc) Line(line string) []byte           { return f(line) }
+func (f ScriptFunc) Line(line string) []byte            { return f(line) }
 func (f ScriptFunc) Data(payload []byte, _ bool) []byte { return nil }
 
 // Modem is a scripted fake modem seen from the host side: an
