@@ -177,6 +177,10 @@ type Conn struct {
 	trail      *urcItem // URC collecting trailing lines
 	trailLeft  int
 	readErr    error
+	ready      []urcItem // URCs routed by the reader, not yet queued
+
+	// Owned by the reader goroutine.
+	urcStuck bool // the last URC was dropped because the queue stayed full
 
 	// Owned by the command holder (sem).
 	p     pending
@@ -319,7 +323,7 @@ type runMode uint8
 const (
 	modeNormal runMode = iota
 	modeSync           // V0 numeric finals accepted
-	modeProbe          // any final completes; lines ignored
+	modeProbe          // any final completes; lines ignored; V0 accepted
 )
 
 func (c *Conn) validate(cmdLine string) error {
@@ -389,7 +393,7 @@ func (c *Conn) alive() error {
 func (c *Conn) exchange(ctx context.Context, cmdLine string, data []byte, d time.Duration, mode runMode) (Response, error) {
 	c.gen++
 	p := &c.p
-	*p = pending{line: cmdLine, gen: c.gen, numeric: mode == modeSync, anyFinal: mode == modeProbe, prompt: data != nil}
+	*p = pending{line: cmdLine, gen: c.gen, numeric: mode != modeNormal, anyFinal: mode == modeProbe, prompt: data != nil}
 	if data != nil {
 		p.payloadEcho = string(bytes.TrimRight(data, "\x1a"))
 	}
@@ -519,7 +523,7 @@ func (c *Conn) resync(ctx context.Context) error {
 	var last error
 	for attempt := 0; attempt < 3; attempt++ {
 		_, err := c.exchange(ctx, "AT", nil, c.cfg.SyncAttempt, modeProbe)
-		if err == nil {
+		if answered(err) {
 			return c.quiet(ctx)
 		}
 		last = err
@@ -528,6 +532,13 @@ func (c *Conn) resync(ctx context.Context) error {
 		}
 	}
 	return fmt.Errorf("no answer to AT while resynchronising: %w", last)
+}
+
+// answered reports whether a probe got a final result code of any kind: an
+// error final is an answer too.
+func answered(err error) bool {
+	return err == nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, ErrClosed) && !errors.Is(err, errWriteTimeout)
 }
 
 // quiet marks the line stale and waits until ResyncQuiet passes with no
@@ -571,9 +582,19 @@ func (c *Conn) Sync(ctx context.Context) error {
 		defer cancel()
 	}
 	start := time.Now()
+	deadline, _ := ctx.Deadline()
+	var last error
 	for attempt := 1; ; attempt++ {
-		_, err := c.run(ctx, "AT", nil, Option{timeout: c.cfg.SyncAttempt}, modeProbe)
-		if errors.Is(err, ErrError) {
+		wait := min(c.cfg.SyncAttempt, time.Until(deadline))
+		if wait <= 0 || ctx.Err() != nil {
+			if last == nil {
+				last = context.Cause(ctx)
+			}
+			return &OpError{Cmd: "AT", Err: fmt.Errorf("no answer after %d attempts in %v: %w",
+				attempt-1, time.Since(start).Round(time.Millisecond), last)}
+		}
+		_, err := c.run(ctx, "AT", nil, Option{timeout: wait}, modeProbe)
+		if answered(err) {
 			err = nil // an error answer is still an answer: the port speaks AT
 		}
 		if c.cfg.OnSyncAttempt != nil {
@@ -582,10 +603,10 @@ func (c *Conn) Sync(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-			return &OpError{Cmd: "AT", Err: fmt.Errorf("no answer after %d attempts in %v: %w",
-				attempt, time.Since(start).Round(time.Millisecond), errors.Unwrap(err))}
+		if errors.Is(err, ErrClosed) {
+			return err
 		}
+		last = errors.Unwrap(err)
 	}
 	// The probe loop may have left answers to earlier probes in flight.
 	if err := c.quietHeld(ctx); err != nil {
@@ -730,7 +751,47 @@ func (c *Conn) finishLocked(p *pending, final string, err error) {
 // token routes one framed token. It runs on the reader goroutine.
 func (c *Conn) token(kind tokenKind, line []byte) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.tokenLocked(kind, line)
+	ready := c.ready
+	c.ready = c.ready[:0]
+	c.mu.Unlock()
+	// Hand URCs to the dispatcher outside the lock, so that a full queue
+	// slows the reader down (back-pressure) without freezing the command
+	// holder. A handler stuck for longer than urcWait loses URCs instead.
+	for _, it := range ready {
+		c.deliver(it)
+	}
+}
+
+// urcWait is how long the reader waits for room in a full URC queue before
+// it drops the URC.
+const urcWait = time.Second
+
+func (c *Conn) deliver(it urcItem) {
+	select {
+	case c.urcq <- it:
+		c.stats.urcs.Add(1)
+		c.urcStuck = false
+		return
+	default:
+	}
+	if !c.urcStuck {
+		t := time.NewTimer(urcWait)
+		defer t.Stop()
+		select {
+		case c.urcq <- it:
+			c.stats.urcs.Add(1)
+			return
+		case <-t.C:
+		case <-c.closed:
+		}
+	}
+	c.urcStuck = true // drop at once until the queue takes one again
+	c.stats.urcDropped.Add(1)
+	c.log.Warn("atcmd: URC queue full, dropped", "line", it.urc.Line, "queue", cap(c.urcq))
+}
+
+func (c *Conn) tokenLocked(kind tokenKind, line []byte) {
 	switch kind {
 	case tokOverflow:
 		c.stats.protocolErrors.Add(1)
@@ -896,11 +957,5 @@ func (c *Conn) enqueueLocked(it urcItem) {
 		c.log.Debug("atcmd: unsolicited line with no handler", "line", it.urc.Line)
 		return
 	}
-	select {
-	case c.urcq <- it:
-		c.stats.urcs.Add(1)
-	default:
-		c.stats.urcDropped.Add(1)
-		c.log.Warn("atcmd: URC queue full, dropped", "line", it.urc.Line)
-	}
+	c.ready = append(c.ready, it)
 }

@@ -44,7 +44,13 @@ func DefaultTimeout(cmdLine string) time.Duration {
 	if len(cmdLine) < 2 {
 		return d
 	}
-	for _, part := range strings.Split(cmdLine[2:], ";") {
+	for rest := cmdLine[2:]; rest != ""; {
+		part := rest
+		if i := strings.IndexByte(rest, ';'); i >= 0 {
+			part, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
 		part = strings.TrimSpace(part)
 		name := part
 		if i := strings.IndexAny(part, "=?"); i >= 0 {
@@ -53,7 +59,10 @@ func DefaultTimeout(cmdLine string) time.Duration {
 		if len(name) > 0 && (name[0] == 'D' || name[0] == 'd') {
 			name = "D"
 		}
-		t, ok := classTimeouts[strings.ToUpper(name)]
+		t, ok := classTimeouts[name]
+		if !ok {
+			t, ok = classTimeouts[strings.ToUpper(name)] // lower case is rare: allocate only then
+		}
 		if !ok {
 			continue
 		}
