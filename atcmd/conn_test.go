@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -44,15 +44,15 @@ func newConn(t *testing.T, script atcmdtest.Script, cfg atcmd.Config) (*atcmd.Co
 
 func TestTimeoutDefaultsByClass(t *testing.T) {
 	for cmd, want := range map[string]time.Duration{
-		"AT+CGSN":          5 * time.Second,
-		"AT+COPS=?":        180 * time.Second,
+		"AT+CGSN":           5 * time.Second,
+		"AT+COPS=?":         180 * time.Second,
 		"AT+COPS=1,2,\"x\"": 180 * time.Second,
-		"AT+COPS?":         5 * time.Second,
-		"AT+CSQ;+COPS=?":   180 * time.Second,
-		"AT+CFUN=1":        15 * time.Second,
-		"ATD*99#":          60 * time.Second,
-		"AT+cgact=1,1":     150 * time.Second,
-		"AT":               5 * time.Second,
+		"AT+COPS?":          5 * time.Second,
+		"AT+CSQ;+COPS=?":    180 * time.Second,
+		"AT+CFUN=1":         15 * time.Second,
+		"ATD*99#":           60 * time.Second,
+		"AT+cgact=1,1":      150 * time.Second,
+		"AT":                5 * time.Second,
 	} {
 		if got := atcmd.DefaultTimeout(cmd); got != want {
 			t.Errorf("DefaultTimeout(%q) = %v, want %v", cmd, got, want)
