@@ -94,11 +94,17 @@ type Response struct {
 // Option adjusts one command.
 type Option struct {
 	timeout time.Duration
+	raw     bool
 }
 
 // WithTimeout sets the time allowed for this command's final result code,
 // overriding Config.Timeout.
 func WithTimeout(d time.Duration) Option { return Option{timeout: d} }
+
+// WithoutCtrlZ makes SendData write the payload exactly as given, for
+// commands that take a byte count instead of a terminator (AT+QISEND=0,5,
+// AT+QHTTPURL=23,80).
+func WithoutCtrlZ() Option { return Option{raw: true} }
 
 // Stats are running counts of what a Conn has seen.
 type Stats struct {
@@ -294,20 +300,22 @@ func (c *Conn) Command(ctx context.Context, cmdLine string, opts ...Option) (Res
 }
 
 // SendData sends a command that prompts for data — AT+CMGS, AT+QISEND,
-// AT+CIPSEND — waits for the "> " prompt, writes payload followed by Ctrl-Z
-// (0x1A) unless the payload already ends in it, and waits for the final
-// result code. If the command is abandoned at the prompt, ESC (0x1B) is sent
-// so the module leaves data entry.
+// AT+CIPSEND — waits for the "> " prompt (or CONNECT, which Quectel's
+// AT+QHTTPURL and AT+QFUPL use instead), writes payload followed by Ctrl-Z
+// (0x1A) unless the payload already ends in it or WithoutCtrlZ is given,
+// and waits for the final result code. If the command is abandoned before
+// its answer, ESC (0x1B) is sent so the module leaves data entry.
 func (c *Conn) SendData(ctx context.Context, cmdLine string, payload []byte, opts ...Option) (Response, error) {
 	var o Option
 	for _, op := range opts {
 		if op.timeout > 0 {
 			o.timeout = op.timeout
 		}
+		o.raw = o.raw || op.raw
 	}
 	data := make([]byte, 0, len(payload)+1)
 	data = append(data, payload...)
-	if len(data) == 0 || data[len(data)-1] != ctrlZ {
+	if !o.raw && (len(data) == 0 || data[len(data)-1] != ctrlZ) {
 		data = append(data, ctrlZ)
 	}
 	return c.run(ctx, cmdLine, data, o, modeNormal)
@@ -850,6 +858,15 @@ func (c *Conn) lineLocked(line []byte) {
 	var err error
 	if kind == NotFinal && p.numeric {
 		kind, err = numericFinal(line)
+	}
+	if kind == FinalConnect && p.prompt && !p.gotPrompt {
+		// Quectel AT+QHTTPURL/AT+QFUPL: CONNECT asks for the data.
+		p.gotPrompt = true
+		select {
+		case c.doneCh <- struct{}{}:
+		default:
+		}
+		return
 	}
 	switch kind {
 	case FinalOK, FinalConnect:

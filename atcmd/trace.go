@@ -37,9 +37,15 @@ func (t *Trace) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write logs p before writing it, so the log shows the command before the
+// answer even on a synchronous pipe; a failed or short write is logged again
+// with its error.
 func (t *Trace) Write(p []byte) (int, error) {
+	t.record('w', p, nil)
 	n, err := t.rw.Write(p)
-	t.record('w', p[:n], err)
+	if err != nil {
+		t.record('w', p[:n], err)
+	}
 	return n, err
 }
 

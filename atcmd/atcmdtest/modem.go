@@ -18,6 +18,12 @@ type Script interface {
 	Data(payload []byte, cancelled bool) []byte
 }
 
+// DataModer is implemented by a Script whose last answer asked for data
+// without the "> " prompt (CONNECT for Quectel AT+QHTTPURL).
+type DataModer interface {
+	DataMode() bool
+}
+
 // ScriptFunc answers command lines with a function; it has no data mode.
 type ScriptFunc func(line string) []byte
 
@@ -134,6 +140,9 @@ func (m *Modem) Write(p []byte) (int, error) {
 		m.mu.Unlock()
 		ans := m.script.Line(line)
 		if bytes.HasSuffix(ans, []byte("> ")) {
+			m.dataMode = true
+		}
+		if dm, ok := m.script.(DataModer); ok && dm.DataMode() {
 			m.dataMode = true
 		}
 		m.Emit(ans)
