@@ -1,0 +1,297 @@
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/tools/txtar"
+)
+
+// The shared AT transcripts live in atcmd/atcmdtest/testdata/transcripts.
+// Until atcmdtest exports a loader, this file parses them itself (the format
+// is described in that package's transcript.go: txtar comment with "profile:"/"seed:" keys,
+// then steps of -- send --, -- data --, -- recv --, -- want -- sections;
+// real newlines in recv/data are ignored and \r \n \t \\ \xHH are escapes).
+
+var update = flag.Bool("update", false, "rewrite the simulator's own transcripts (<profile>-*.txtar) from the simulator")
+
+const transcriptDir = "../atcmd/atcmdtest/testdata/transcripts"
+
+type tstep struct {
+	send    string
+	hasSend bool
+	data    []byte
+	recv    []byte
+}
+
+type transcript struct {
+	file    string
+	profile string
+	seed    uint64
+	steps   []tstep
+}
+
+func unescape(s string) ([]byte, error) {
+	var out []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\n' || c == '\r':
+			continue
+		case c != '\\':
+			out = append(out, c)
+			continue
+		}
+		if i+1 >= len(s) {
+			return nil, fmt.Errorf("trailing backslash")
+		}
+		i++
+		switch s[i] {
+		case 'r':
+			out = append(out, '\r')
+		case 'n':
+			out = append(out, '\n')
+		case 't':
+			out = append(out, '\t')
+		case '\\':
+			out = append(out, '\\')
+		case 'x':
+			if i+2 >= len(s) {
+				return nil, fmt.Errorf("short \\x escape")
+			}
+			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil {
+				return nil, fmt.Errorf("bad \\x escape %q", s[i+1:i+3])
+			}
+			out = append(out, byte(v))
+			i += 2
+		default:
+			return nil, fmt.Errorf("unknown escape \\%c", s[i])
+		}
+	}
+	return out, nil
+}
+
+func escape(b []byte) string {
+	var sb strings.Builder
+	for _, c := range b {
+		switch {
+		case c == '\r':
+			sb.WriteString(`\r`)
+		case c == '\n':
+			sb.WriteString("\\n\n")
+		case c == '\t':
+			sb.WriteString(`\t`)
+		case c == '\\':
+			sb.WriteString(`\\`)
+		case c < 0x20 || c >= 0x7f:
+			fmt.Fprintf(&sb, `\x%02x`, c)
+		default:
+			sb.WriteByte(c)
+		}
+	}
+	s := sb.String()
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	return s
+}
+
+func parseTranscript(file string, data []byte) (*transcript, error) {
+	a := txtar.Parse(data)
+	tr := &transcript{file: file}
+	for _, l := range strings.Split(string(a.Comment), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		switch strings.TrimSpace(k) {
+		case "profile":
+			if ok {
+				tr.profile = strings.TrimSpace(v)
+			}
+		case "seed":
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: seed: %v", file, err)
+			}
+			tr.seed = n
+		}
+	}
+	var cur *tstep
+	for _, f := range a.Files {
+		switch f.Name {
+		case "send":
+			tr.steps = append(tr.steps, tstep{send: strings.TrimRight(string(f.Data), "\r\n"), hasSend: true})
+			cur = &tr.steps[len(tr.steps)-1]
+		case "data":
+			if cur == nil {
+				return nil, fmt.Errorf("%s: data section before send", file)
+			}
+			b, err := unescape(string(f.Data))
+			if err != nil {
+				return nil, fmt.Errorf("%s: data: %v", file, err)
+			}
+			cur.data = b
+		case "recv":
+			b, err := unescape(string(f.Data))
+			if err != nil {
+				return nil, fmt.Errorf("%s: recv: %v", file, err)
+			}
+			if cur == nil || cur.recv != nil {
+				tr.steps = append(tr.steps, tstep{})
+				cur = &tr.steps[len(tr.steps)-1]
+			}
+			cur.recv = append([]byte{}, b...)
+		case "want":
+		default:
+			return nil, fmt.Errorf("%s: unknown section %q", file, f.Name)
+		}
+	}
+	return tr, nil
+}
+
+// replay runs steps against a fresh modem in a synctest bubble and returns
+// what the modem sent at each step. want, when set, bounds how many bytes to
+// wait for per step (fake time advances up to 10 minutes per step).
+func replay(t *testing.T, profile string, seed uint64, steps []tstep) [][]byte {
+	t.Helper()
+	var got [][]byte
+	synctest.Test(t, func(t *testing.T) {
+		boot := len(steps) > 0 && !steps[0].hasSend
+		m := New(mustProfile(t, profile), Options{Seed: seed, Boot: boot})
+		h := newHost(m.Pipe())
+		defer func() {
+			m.Close()
+			h.close()
+		}()
+		for _, s := range steps {
+			if !s.hasSend {
+				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+				if err := m.WaitReady(ctx); err != nil {
+					t.Errorf("boot: %v", err)
+				}
+				cancel()
+				synctest.Wait()
+				got = append(got, []byte(h.take()))
+				continue
+			}
+			if _, err := h.conn.Write([]byte(s.send + "\r")); err != nil {
+				t.Fatal(err)
+			}
+			if s.data != nil {
+				synctest.Wait()
+				if _, err := h.conn.Write(append(append([]byte{}, s.data...), 0x1a)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var b []byte
+			for waited := time.Duration(0); ; waited += time.Second {
+				synctest.Wait()
+				b = append(b, h.take()...)
+				if (s.recv != nil && len(b) >= len(s.recv)) || waited > 10*time.Minute {
+					break
+				}
+				if s.recv == nil && waited > 2*time.Minute {
+					break
+				}
+				time.Sleep(time.Second)
+			}
+			got = append(got, b)
+		}
+	})
+	return got
+}
+
+func TestTranscripts(t *testing.T) {
+	if *update {
+		writeTranscripts(t)
+	}
+	files, _ := filepath.Glob(filepath.Join(transcriptDir, "*.txtar"))
+	n := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := parseTranscript(file, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.profile == "" {
+			continue
+		}
+		if _, err := LoadProfile(tr.profile); err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		n++
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			got := replay(t, tr.profile, tr.seed, tr.steps)
+			for i, s := range tr.steps {
+				if i >= len(got) {
+					break
+				}
+				if !bytes.Equal(got[i], s.recv) {
+					t.Errorf("%s step %d (send %q):\n got: %s\nwant: %s", file, i+1, s.send, vis(string(got[i])), vis(string(s.recv)))
+				}
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatalf("no transcripts with a profile: key in %s", transcriptDir)
+	}
+}
+
+// ownTranscripts are the transcripts this package writes with -update.
+var ownTranscripts = []struct {
+	profile, kind string
+	boot          bool
+	sends         []string
+	data          map[int]string // step index → payload
+}{
+	{"quectel-ec25", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+QGMR", "AT+CGSN", "AT+CIMI", "AT+QCCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"simcom-sim7600", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+SIMCOMATI", "AT+CGSN", "AT+CIMI", "AT+CICCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"huawei-me909s", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT^VERSION?", "AT+CGSN", "AT+CIMI", "AT^ICCID?", "AT+CREG?", "AT+CSQ", "AT+COPS?", "AT+FOO"}, nil},
+	{"quectel-ec25", "network", false, []string{"ATE0", "AT+CMEE=2", "AT+CREG=2;+CEREG=2", "AT+CREG?;+CEREG?", "AT+COPS=3,2;+COPS?", "AT+COPS=?", "AT+CGDCONT=1,\"IP\",\"iot.example\"", "AT+CGDCONT?", "AT+CGACT=1,1", "AT+CGPADDR", "AT+CFUN=4", "AT+CFUN?", "AT+CGACT=1,1", "AT+CFUN=1", "AT+CPIN=\"1234\"", "AT+CMGF=1", "AT+CMGS=\"+15551234567\"", "AT+CSQ", "A/"}, map[int]string{16: "hello"}},
+	{"quectel-ec25", "stack", false, []string{"ATE0", "AT+QIOPEN=1,0,\"TCP\",\"203.0.113.5\",8883,0,1", "AT+QISEND=0,5", "AT+QGDCNT?", "AT+QMTOPEN=0,\"broker.example.com\",1883", "AT+QFOTADL=\"https://fw.example.com/ec25.bin\"", "AT+QIOTREG=2", "AT+QIOTREG?"}, map[int]string{2: "hello"}},
+	{"simcom-sim7600", "stack", false, []string{"ATE0", "AT+NETOPEN", "AT+CIPOPEN=0,\"TCP\",\"203.0.113.9\",443", "AT+CMQTTCONNECT=0,\"tcp://mqtt.example.com:1883\",60,1", "AT+CUSBADB=1,1", "AT+CUSBADB?"}, nil},
+	{"huawei-me909s", "stack", false, []string{"ATE0", "AT^IPINIT=\"3gnet\"", "AT^IPOPEN=1,\"TCP\",\"198.51.100.7\",5000", "AT^IPSEND=1,\"ping\"", "AT^DSFLOWQRY", "AT+CMEE=2", "AT+CIMI;+NOPE"}, nil},
+}
+
+func writeTranscripts(t *testing.T) {
+	for _, o := range ownTranscripts {
+		var steps []tstep
+		if o.boot {
+			steps = append(steps, tstep{})
+		}
+		for i, s := range o.sends {
+			st := tstep{send: s, hasSend: true}
+			if d, ok := o.data[i]; ok {
+				st.data = []byte(d)
+			}
+			steps = append(steps, st)
+		}
+		got := replay(t, o.profile, 1, steps)
+		a := &txtar.Archive{Comment: []byte(fmt.Sprintf("Written by the simulator (go test ./simulator -run TestTranscripts -update);\nreviewed by hand against the formats cited in simulator/profiles/%s.yaml.\nprofile: %s\nseed: 1\n", o.profile, o.profile))}
+		for i, s := range steps {
+			if s.hasSend {
+				a.Files = append(a.Files, txtar.File{Name: "send", Data: []byte(s.send + "\n")})
+			}
+			if s.data != nil {
+				a.Files = append(a.Files, txtar.File{Name: "data", Data: []byte(escape(s.data))})
+			}
+			a.Files = append(a.Files, txtar.File{Name: "recv", Data: []byte(escape(got[i]))})
+		}
+		file := filepath.Join(transcriptDir, o.profile+"-"+o.kind+".txtar")
+		if err := os.WriteFile(file, txtar.Format(a), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
