@@ -29,6 +29,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"scan", "identify the cellular module(s): vendor, model, firmware, IMEI, SIM, network, origin", runScan},
 		{"demo", "show modemguard at work on simulated modules (no hardware needed)", runDemo},
 		{"version", "print the version", runVersion},
 	}
