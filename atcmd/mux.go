@@ -1,0 +1,551 @@
+package atcmd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Mux shares one modem port between several hosts — programs that speak
+// AT to the module, such as a PPP chat script or a vendor tool on a pty,
+// and the agent's own Conn on a pipe. It is the AT firewall's transport:
+// every command line a filtered host sends goes through MuxConfig.Filter
+// before it may reach the module, and a refused line never does.
+//
+// Command lines from all hosts are queued and sent one at a time. The
+// answer to a command, up to its final result code, goes only to the host
+// that sent it, byte for byte as the module sent it. Lines that arrive
+// while no command runs, and URC lines (a known URC prefix that does not
+// answer the running command) during a command, go to every host that asked
+// for unsolicited output. After a "> " prompt the sending host's bytes pass
+// to the module untouched up to Ctrl-Z or ESC; after CONNECT the port is in
+// data mode and bytes pass both ways untouched until the module sends a
+// final result code (NO CARRIER, OK, ERROR) again.
+type Mux struct {
+	modem io.ReadWriter
+	cfg   MuxConfig
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	hosts   []*muxHost
+	queue   []muxCmd
+	owner   *muxHost // host whose command is in flight, nil when idle
+	ownerAt time.Time
+	ownLine string
+	mode    muxMode
+	line    []byte // modem output not yet routed: blank line endings and the line being assembled
+	// The last line ended in CR: a LF right after it follows it to
+	// tailHost (nil: to every unsolicited host).
+	tailSet  bool
+	tailHost *muxHost
+	wake    chan struct{}
+
+	wmu    sync.Mutex // serialises writes to the modem
+	closed chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+}
+
+// MuxConfig tunes a Mux. The zero value works: no filtering.
+type MuxConfig struct {
+	// Filter decides on every command line from a host attached with
+	// Filtered set. cmee is the error mode that host selected with
+	// AT+CMEE (1 until it says otherwise). Nil allows everything.
+	Filter func(host, line string, cmee int) Verdict
+	// Timeout gives the time the module has to answer a forwarded command
+	// before the Mux gives up waiting and serves the next one. Nil means
+	// DefaultTimeout.
+	Timeout func(cmdLine string) time.Duration
+	// VendorFinals as in Config. Nil means DefaultVendorFinals.
+	VendorFinals []string
+	// MaxLineLen bounds a host's command line and a module line. Zero
+	// means 4096.
+	MaxLineLen int
+	// Logger receives debug records. Nil means none.
+	Logger *slog.Logger
+}
+
+// Verdict is a Filter's decision on one command line.
+type Verdict struct {
+	Allow bool
+	// Reason is logged with a refusal.
+	Reason string
+}
+
+// MuxHost configures one attached host.
+type MuxHost struct {
+	Name        string // for logs and the Filter
+	Filtered    bool   // pass its command lines through Filter
+	Unsolicited bool   // give it the lines no command asked for (URCs)
+}
+
+type muxMode uint8
+
+const (
+	modeLines  muxMode = iota
+	modePrompt         // owner is writing a payload after "> "
+	modeData           // CONNECT: raw both ways until a final result code
+)
+
+type muxCmd struct {
+	host *muxHost
+	line string
+}
+
+type muxHost struct {
+	MuxHost
+	rw       io.ReadWriter
+	out      chan []byte   // to the host's writer goroutine
+	gone     chan struct{} // closed on detach
+	in       []byte        // partial command line (owned by the host's reader)
+	last     string     // last command line, for A/
+	cmee     int
+	detached bool
+}
+
+// NewMux starts a mux on the modem port. Close stops it.
+func NewMux(modem io.ReadWriter, cfg MuxConfig) *Mux {
+	if cfg.Timeout == nil {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.VendorFinals == nil {
+		cfg.VendorFinals = DefaultVendorFinals
+	}
+	if cfg.MaxLineLen <= 0 {
+		cfg.MaxLineLen = 4096
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Mux{modem: modem, cfg: cfg, log: log, wake: make(chan struct{}, 1), closed: make(chan struct{})}
+	m.wg.Add(2)
+	go m.readModem()
+	go m.dispatch()
+	return m
+}
+
+// Attach adds a host. The Mux reads from rw until it fails or Close; the
+// returned func detaches the host without closing rw.
+func (m *Mux) Attach(rw io.ReadWriter, opts MuxHost) (detach func()) {
+	h := &muxHost{MuxHost: opts, rw: rw, cmee: 1, out: make(chan []byte, 256), gone: make(chan struct{})}
+	m.mu.Lock()
+	m.hosts = append(m.hosts, h)
+	m.mu.Unlock()
+	m.wg.Add(2)
+	go m.readHost(h)
+	go m.writeHost(h)
+	return func() { m.detach(h) }
+}
+
+func (m *Mux) detach(h *muxHost) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h.detached {
+		return
+	}
+	h.detached = true
+	close(h.gone)
+	if m.owner == h && m.mode != modeLines {
+		m.mode = modeLines // the host left in the middle of a payload or data call
+	}
+	for i, x := range m.hosts {
+		if x == h {
+			m.hosts = append(m.hosts[:i], m.hosts[i+1:]...)
+			break
+		}
+	}
+	q := m.queue[:0]
+	for _, c := range m.queue {
+		if c.host != h {
+			q = append(q, c)
+		}
+	}
+	m.queue = q
+}
+
+// Close stops the Mux and closes the modem port and every host that is an
+// io.Closer, which unblocks their readers.
+func (m *Mux) Close() error {
+	var err error
+	m.once.Do(func() {
+		close(m.closed)
+		if c, ok := m.modem.(io.Closer); ok {
+			err = c.Close()
+		}
+		m.mu.Lock()
+		hosts := append([]*muxHost(nil), m.hosts...)
+		m.mu.Unlock()
+		for _, h := range hosts {
+			if c, ok := h.rw.(io.Closer); ok {
+				_ = c.Close()
+			}
+		}
+		m.wg.Wait()
+	})
+	return err
+}
+
+func (m *Mux) kick() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// readHost turns a host's bytes into command lines (or payload, while it
+// owns a prompt or data mode).
+func (m *Mux) readHost(h *muxHost) {
+	defer m.wg.Done()
+	buf := make([]byte, 512)
+	for {
+		n, err := h.rw.Read(buf)
+		if n > 0 {
+			m.hostBytes(h, buf[:n])
+		}
+		if err != nil {
+			m.detach(h)
+			return
+		}
+	}
+}
+
+func (m *Mux) hostBytes(h *muxHost, p []byte) {
+	for len(p) > 0 {
+		m.mu.Lock()
+		raw := m.owner == h && (m.mode == modePrompt || m.mode == modeData)
+		mode := m.mode
+		m.mu.Unlock()
+		if raw {
+			n := len(p)
+			if mode == modePrompt {
+				if i := bytes.IndexAny(p, "\x1a\x1b"); i >= 0 {
+					n = i + 1
+					m.mu.Lock()
+					m.mode = modeLines // the module answers the payload with a final result
+					m.mu.Unlock()
+				}
+			}
+			m.writeModem(p[:n])
+			p = p[n:]
+			continue
+		}
+		c := p[0]
+		p = p[1:]
+		switch c {
+		case '\r', '\n':
+			line := strings.TrimSpace(string(h.in))
+			h.in = h.in[:0]
+			if line != "" {
+				m.command(h, line)
+			}
+		case 0x1b, 0x1a:
+			h.in = h.in[:0] // a stray ESC or Ctrl-Z cancels a partial line
+		default:
+			if len(h.in) < m.cfg.MaxLineLen {
+				h.in = append(h.in, c)
+			}
+		}
+	}
+}
+
+// command queues a host's command line after the filter.
+func (m *Mux) command(h *muxHost, line string) {
+	if strings.EqualFold(line, "A/") {
+		line = h.last // V.250 §6.2.2: repeat the last command line
+		if line == "" {
+			return
+		}
+	}
+	if len(line) < 2 || !strings.EqualFold(line[:2], "AT") {
+		m.reply(h, "\r\nERROR\r\n")
+		return
+	}
+	h.last = line
+	if h.Filtered && m.cfg.Filter != nil {
+		v := m.cfg.Filter(h.Name, line, h.cmee)
+		if !v.Allow {
+			m.log.Info("atcmd: mux refused a command", "host", h.Name, "line", line, "reason", v.Reason)
+			if h.cmee == 0 {
+				m.reply(h, "\r\nERROR\r\n")
+			} else {
+				// 3GPP TS 27.007 §9.2.1: 3 = operation not allowed.
+				if h.cmee == 2 {
+					m.reply(h, "\r\n+CME ERROR: operation not allowed\r\n")
+				} else {
+					m.reply(h, "\r\n+CME ERROR: 3\r\n")
+				}
+			}
+			return
+		}
+	}
+	if n, ok := cmeeSetting(line); ok {
+		h.cmee = n
+	}
+	m.mu.Lock()
+	m.queue = append(m.queue, muxCmd{host: h, line: line})
+	m.mu.Unlock()
+	m.kick()
+}
+
+// cmeeSetting finds "+CMEE=<n>" in a command line.
+func cmeeSetting(line string) (int, bool) {
+	i := strings.Index(strings.ToUpper(line), "+CMEE=")
+	if i < 0 || i+6 >= len(line) {
+		return 0, false
+	}
+	switch line[i+6] {
+	case '0', '1', '2':
+		return int(line[i+6] - '0'), true
+	}
+	return 0, false
+}
+
+func (m *Mux) reply(h *muxHost, s string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sendLocked(h, []byte(s))
+}
+
+func (m *Mux) writeModem(b []byte) {
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	if err := writeFull(m.modem, b); err != nil {
+		m.log.Warn("atcmd: mux write to the modem failed", "err", err)
+	}
+}
+
+// dispatch sends queued commands, one at a time, and gives up on a command
+// the module leaves unanswered past its timeout.
+func (m *Mux) dispatch() {
+	defer m.wg.Done()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		m.mu.Lock()
+		if m.owner != nil && m.mode == modeLines && time.Since(m.ownerAt) >= m.cfg.Timeout(m.ownLine) {
+			m.log.Warn("atcmd: mux gave up waiting for an answer", "host", m.owner.Name, "line", m.ownLine)
+			m.owner = nil
+		}
+		var next *muxCmd
+		if m.owner == nil && m.mode == modeLines && len(m.queue) > 0 {
+			c := m.queue[0]
+			m.queue = m.queue[1:]
+			m.owner, m.ownerAt, m.ownLine = c.host, time.Now(), c.line
+			next = &c
+		}
+		wait := time.Hour
+		if m.owner != nil && m.mode == modeLines {
+			wait = time.Until(m.ownerAt.Add(m.cfg.Timeout(m.ownLine)))
+		}
+		m.mu.Unlock()
+		if next != nil {
+			m.writeModem([]byte(next.line + "\r"))
+			continue
+		}
+		t.Reset(max(wait, time.Millisecond))
+		select {
+		case <-m.wake:
+		case <-t.C:
+		case <-m.closed:
+			return
+		}
+	}
+}
+
+// readModem routes the module's output line by line.
+func (m *Mux) readModem() {
+	defer m.wg.Done()
+	buf := make([]byte, 512)
+	for {
+		n, err := m.modem.Read(buf)
+		if n > 0 {
+			m.modemBytes(buf[:n])
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				select {
+				case <-m.closed:
+				default:
+					m.log.Warn("atcmd: mux lost the modem port", "err", err)
+				}
+			}
+			m.shutdownHosts()
+			return
+		}
+	}
+}
+
+// shutdownHosts closes the hosts when the modem port is gone, so their
+// programs see the port vanish as they would with the real module.
+func (m *Mux) shutdownHosts() {
+	m.mu.Lock()
+	hosts := append([]*muxHost(nil), m.hosts...)
+	m.mu.Unlock()
+	for _, h := range hosts {
+		if c, ok := h.rw.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
+}
+
+func (m *Mux) modemBytes(p []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mode == modeData {
+		// Raw data (PPP, a file): pass it on as it comes, and watch the
+		// lines in it for the final result code that ends data mode. PPP's
+		// default async control character map escapes CR and LF, so a
+		// final result line cannot appear inside a PPP frame (RFC 1662 §7.1).
+		m.sendLocked(m.owner, p)
+		for _, c := range p {
+			if c != '\r' && c != '\n' {
+				if len(m.line) < m.cfg.MaxLineLen {
+					m.line = append(m.line, c)
+				}
+				continue
+			}
+			text := bytes.TrimSpace(m.line)
+			m.line = m.line[:0]
+			if ClassifyFinal(text, m.cfg.VendorFinals) != NotFinal {
+				m.mode = modeLines
+				m.finishLocked()
+			}
+		}
+		return
+	}
+	for _, c := range p {
+		if c == '\n' && len(m.line) == 0 && m.tailSet {
+			// The LF of the CR LF that ended the last line goes where the
+			// line went.
+			m.tailSet = false
+			if m.tailHost != nil {
+				m.sendLocked(m.tailHost, []byte{c})
+			} else {
+				m.routeLocked([]byte{c})
+			}
+			continue
+		}
+		m.tailSet = false
+		m.line = append(m.line, c)
+		switch {
+		case c == '\r' || c == '\n':
+			if len(bytes.TrimSpace(m.line)) > 0 {
+				m.lineLocked()
+			}
+		case c == ' ' && m.owner != nil && string(bytes.TrimLeft(m.line, "\r\n")) == "> ":
+			// The data prompt has no terminator (3GPP TS 27.005 §3.5.1).
+			m.sendLocked(m.owner, m.line)
+			m.line = m.line[:0]
+			m.mode = modePrompt
+		case len(m.line) > m.cfg.MaxLineLen:
+			m.routeLocked(m.line)
+			m.line = m.line[:0]
+		}
+	}
+}
+
+// lineLocked routes the completed line in m.line: the raw bytes, with any
+// blank line endings before it, go to one destination — the owner of the
+// command in flight, or every host that takes unsolicited output.
+func (m *Mux) lineLocked() {
+	raw := m.line
+	m.line = m.line[:0]
+	text := bytes.TrimSpace(raw)
+	kind := ClassifyFinal(text, m.cfg.VendorFinals)
+	boot := isBootMarker(text, DefaultBootMarkers)
+	var dest *muxHost
+	if m.owner != nil && !boot {
+		_, urc := knownURCTrailing(text)
+		if kind != NotFinal || !urc || hasCommandName(m.ownLine, urcName(text)) {
+			dest = m.owner
+		}
+	}
+	if dest != nil {
+		m.sendLocked(dest, raw)
+	} else {
+		m.routeLocked(raw)
+	}
+	m.tailSet, m.tailHost = raw[len(raw)-1] == '\r', dest
+	switch {
+	case boot && m.owner != nil:
+		m.finishLocked() // the module rebooted: the command in flight is lost
+	case dest == nil:
+	case kind == FinalConnect && m.ownerWantsDataLocked():
+		m.mode = modePrompt // Quectel: CONNECT asks for the payload
+	case kind == FinalConnect:
+		m.mode = modeData
+	case kind != NotFinal:
+		m.finishLocked()
+	}
+}
+
+// ownerWantsDataLocked reports whether the running command is one that
+// asks for its payload with CONNECT (Quectel AT+QHTTPURL, AT+QFUPL, ...).
+func (m *Mux) ownerWantsDataLocked() bool {
+	u := strings.ToUpper(m.ownLine)
+	for _, c := range []string{"+QHTTPURL=", "+QHTTPPOST=", "+QHTTPPUT=", "+QFUPL=", "+QFWRITE=", "+QISEND=", "+QMTPUBEX="} {
+		if strings.Contains(u, c) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Mux) finishLocked() {
+	m.owner = nil
+	m.mode = modeLines
+	m.kick()
+}
+
+// routeLocked sends an unsolicited line to every host that wants
+// unsolicited output.
+func (m *Mux) routeLocked(raw []byte) {
+	for _, h := range m.hosts {
+		if h.Unsolicited {
+			m.sendLocked(h, raw)
+		}
+	}
+}
+
+// sendLocked queues bytes for a host's writer; a host that does not read
+// loses output rather than stalling the module and the other hosts.
+func (m *Mux) sendLocked(h *muxHost, b []byte) {
+	if h == nil || h.detached || len(b) == 0 {
+		return
+	}
+	select {
+	case h.out <- append([]byte(nil), b...):
+	default:
+		m.log.Warn("atcmd: mux host is not reading; output dropped", "host", h.Name, "bytes", len(b))
+	}
+}
+
+func (m *Mux) writeHost(h *muxHost) {
+	defer m.wg.Done()
+	for {
+		select {
+		case b := <-h.out:
+			if err := writeFull(h.rw, b); err != nil {
+				m.log.Debug("atcmd: mux write to a host failed", "host", h.Name, "err", err)
+			}
+		case <-h.gone:
+			return
+		case <-m.closed:
+			return
+		}
+	}
+}
+
+// Wait blocks until ctx ends or the Mux is closed.
+func (m *Mux) Wait(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-m.closed:
+	}
+}
