@@ -43,7 +43,7 @@ type Mux struct {
 	// tailHost (nil: to every unsolicited host).
 	tailSet  bool
 	tailHost *muxHost
-	wake    chan struct{}
+	wake     chan struct{}
 
 	wmu    sync.Mutex // serialises writes to the modem
 	closed chan struct{}
@@ -103,7 +103,7 @@ type muxHost struct {
 	out      chan []byte   // to the host's writer goroutine
 	gone     chan struct{} // closed on detach
 	in       []byte        // partial command line (owned by the host's reader)
-	last     string     // last command line, for A/
+	last     string        // last command line, for A/
 	cmee     int
 	detached bool
 }
