@@ -34,7 +34,7 @@
 // profile's URC port; while a command runs they wait until its final result.
 // Modem.Close stops every goroutine and returns when they have exited.
 //
-// The pty transport (Linux) opens /dev/ptmx through golang.org/x/sys/unix,
+// The pty transport (Linux, package pty) opens /dev/ptmx through golang.org/x/sys/unix,
 // puts it in raw mode before writing anything and keeps its own slave
 // descriptor open, so clients (go.bug.st/serial, pyserial) can close and
 // reopen the device. An optional symlink gives it a stable name. On a
@@ -50,6 +50,6 @@
 // testing/synctest over Pipe; Options.Boot off (the default) makes the modem
 // ready at once.
 //
-// The package imports nothing else from this module; command modemsim
+// Of this module the package imports only pty; command modemsim
 // serves a modem on a pty from the command line.
 package simulator

@@ -3,9 +3,8 @@ package simulator
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
+
+	"github.com/modemguard/modemguard/pty"
 )
 
 // PTYOptions configures ServePTY. The zero value serves the primary AT port
@@ -34,11 +33,11 @@ func (m *Modem) ServePTY(ctx context.Context, o PTYOptions) (string, error) {
 	if o.Port < 0 || o.Port >= len(m.p.USB.ATPorts()) {
 		return "", fmt.Errorf("simulator: pty port %d: profile %s has AT ports 0..%d", o.Port, m.p.Name, len(m.p.USB.ATPorts())-1)
 	}
-	pt, err := openPTY()
+	pt, err := pty.Open()
 	if err != nil {
 		return "", err
 	}
-	if err := setLink(o.Link, pt.path); err != nil {
+	if err := pty.Link(o.Link, pt.Path()); err != nil {
 		pt.Close()
 		return "", err
 	}
@@ -47,37 +46,37 @@ func (m *Modem) ServePTY(ctx context.Context, o PTYOptions) (string, error) {
 	case <-m.done:
 		m.mu.Unlock()
 		pt.Close()
-		removeLink(o.Link, pt.path)
+		pty.Unlink(o.Link, pt.Path())
 		return "", ErrClosed
 	default:
 	}
 	m.wg.Add(1)
 	m.mu.Unlock()
 	go m.servePTY(ctx, o, pt)
-	return pt.path, nil
+	return pt.Path(), nil
 }
 
-func (m *Modem) servePTY(ctx context.Context, o PTYOptions, pt *ptyConn) {
+func (m *Modem) servePTY(ctx context.Context, o PTYOptions, pt *pty.PTY) {
 	defer m.wg.Done()
 	for {
 		m.mu.Lock()
 		down := m.downCh
 		m.mu.Unlock()
 		ch := m.attach(o.Port, pt)
-		path := pt.path
+		path := pt.Path()
 	wait:
 		select {
 		case <-ctx.Done():
 			ch.stop()
-			removeLink(o.Link, path)
+			pty.Unlink(o.Link, path)
 			return
 		case <-m.done:
 			ch.stop()
-			removeLink(o.Link, path)
+			pty.Unlink(o.Link, path)
 			return
 		case <-ch.done:
 			// the pty failed underneath us; nothing to serve any more
-			removeLink(o.Link, path)
+			pty.Unlink(o.Link, path)
 			m.log.Warn("simulator: pty closed", "path", path)
 			return
 		case <-down:
@@ -90,7 +89,7 @@ func (m *Modem) servePTY(ctx context.Context, o PTYOptions, pt *ptyConn) {
 		}
 		// the module rebooted: the USB device vanishes
 		ch.stop()
-		removeLink(o.Link, path)
+		pty.Unlink(o.Link, path)
 		m.mu.Lock()
 		up := m.usbUpCh
 		m.mu.Unlock()
@@ -102,44 +101,14 @@ func (m *Modem) servePTY(ctx context.Context, o PTYOptions, pt *ptyConn) {
 			return
 		}
 		var err error
-		pt, err = openPTY()
+		pt, err = pty.Open()
 		if err != nil {
 			m.log.Error("simulator: re-create pty after reboot", "err", err)
 			return
 		}
-		if err := setLink(o.Link, pt.path); err != nil {
+		if err := pty.Link(o.Link, pt.Path()); err != nil {
 			m.log.Error("simulator: re-link pty after reboot", "err", err)
 		}
 	}
 }
 
-func setLink(link, target string) error {
-	if link == "" {
-		return nil
-	}
-	if fi, err := os.Lstat(link); err == nil && fi.Mode()&os.ModeSymlink == 0 {
-		return fmt.Errorf("simulator: link %s exists and is not a symlink; remove it or choose another path", link)
-	}
-	tmp := filepath.Join(filepath.Dir(link), "."+filepath.Base(link)+".tmp")
-	os.Remove(tmp)
-	if err := os.Symlink(target, tmp); err != nil {
-		return fmt.Errorf("simulator: link %s: %w", link, err)
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("simulator: link %s: %w", link, err)
-	}
-	return nil
-}
-
-// removeLink removes link if it still points at target.
-func removeLink(link, target string) {
-	if link == "" {
-		return
-	}
-	if t, err := os.Readlink(link); err == nil && t == target {
-		os.Remove(link)
-	}
-}
-
-var _ io.ReadWriteCloser = (*ptyConn)(nil)

@@ -1,29 +1,37 @@
 //go:build linux
 
-package simulator
+package pty
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// ptyConn is the master side of a pty, with the simulator's own slave
-// descriptor kept open (without it, reads on the master fail with EIO
-// whenever no client has the device open).
-type ptyConn struct {
+// PTY is the master side of a pseudo-terminal with its own slave
+// descriptor kept open: without it, reads on the master fail with EIO
+// whenever no client has the device open, so clients could not close and
+// reopen the port. Read and Write are the master's; Close unblocks a Read.
+type PTY struct {
 	master *os.File
 	slave  *os.File
 	path   string
 	once   sync.Once
 }
 
-func (p *ptyConn) Read(b []byte) (int, error)  { return p.master.Read(b) }
-func (p *ptyConn) Write(b []byte) (int, error) { return p.master.Write(b) }
+var _ io.ReadWriteCloser = (*PTY)(nil)
 
-func (p *ptyConn) Close() error {
+// Path is the slave device, /dev/pts/N.
+func (p *PTY) Path() string { return p.path }
+
+func (p *PTY) Read(b []byte) (int, error)  { return p.master.Read(b) }
+func (p *PTY) Write(b []byte) (int, error) { return p.master.Write(b) }
+
+// Close closes both sides.
+func (p *PTY) Close() error {
 	var err error
 	p.once.Do(func() {
 		err = p.master.Close()
@@ -32,19 +40,19 @@ func (p *ptyConn) Close() error {
 	return err
 }
 
-// openPTY opens /dev/ptmx (pollable, so Close unblocks a Read), unlocks and
+// Open opens /dev/ptmx (pollable, so Close unblocks a Read), unlocks and
 // names the slave, and puts the line discipline in raw mode before anything
-// is written: otherwise the slave echoes the simulator's own output back and
-// maps CR to LF (see pty(7), termios(3) cfmakeraw).
-func openPTY() (*ptyConn, error) {
+// is written: otherwise the slave echoes our own output back and maps CR to
+// LF (pty(7), termios(3) cfmakeraw).
+func Open() (*PTY, error) {
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("simulator: open /dev/ptmx: %w", err)
+		return nil, fmt.Errorf("pty: open /dev/ptmx: %w", err)
 	}
 	rc, err := m.SyscallConn()
 	if err != nil {
 		m.Close()
-		return nil, fmt.Errorf("simulator: pty: %w", err)
+		return nil, fmt.Errorf("pty: %w", err)
 	}
 	var n int
 	var cerr error
@@ -62,15 +70,15 @@ func openPTY() (*ptyConn, error) {
 	}
 	if err != nil {
 		m.Close()
-		return nil, fmt.Errorf("simulator: pty setup: %w", err)
+		return nil, fmt.Errorf("pty: setup: %w", err)
 	}
 	path := fmt.Sprintf("/dev/pts/%d", n)
 	s, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		m.Close()
-		return nil, fmt.Errorf("simulator: open pty slave %s: %w", path, err)
+		return nil, fmt.Errorf("pty: open slave %s: %w", path, err)
 	}
-	return &ptyConn{master: m, slave: s, path: path}, nil
+	return &PTY{master: m, slave: s, path: path}, nil
 }
 
 func makeRaw(fd int) error {
