@@ -10,7 +10,7 @@ import (
 // PTY is implemented on Linux only.
 type PTY struct{}
 
-func (p *PTY) Path() string               { return "" }
+func (p *PTY) Path() string              { return "" }
 func (p *PTY) Read([]byte) (int, error)  { return 0, errUnsupported }
 func (p *PTY) Write([]byte) (int, error) { return 0, errUnsupported }
 func (p *PTY) Close() error              { return nil }

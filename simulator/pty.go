@@ -111,4 +111,3 @@ func (m *Modem) servePTY(ctx context.Context, o PTYOptions, pt *pty.PTY) {
 		}
 	}
 }
-
