@@ -3,7 +3,7 @@ package atcmd
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -45,8 +45,10 @@ type Mux struct {
 	tailHost *muxHost
 	wake     chan struct{}
 
-	wmu    sync.Mutex // serialises writes to the modem
-	closed chan struct{}
+	wmu       sync.Mutex // serialises writes to the modem
+	closed    chan struct{}
+	modemGone chan struct{} // closed when reading the modem port fails
+	modemErr  error         // why; set before modemGone is closed
 	once   sync.Once
 	wg     sync.WaitGroup
 }
@@ -75,6 +77,10 @@ type Verdict struct {
 	Allow bool
 	// Reason is logged with a refusal.
 	Reason string
+	// Reply is the final result code the host gets for a refused line,
+	// without line endings. Empty means "+CME ERROR: 3" (operation not
+	// allowed), in the host's AT+CMEE format.
+	Reply string
 }
 
 // MuxHost configures one attached host.
@@ -123,7 +129,7 @@ func NewMux(modem io.ReadWriter, cfg MuxConfig) *Mux {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Mux{modem: modem, cfg: cfg, log: log, wake: make(chan struct{}, 1), closed: make(chan struct{})}
+	m := &Mux{modem: modem, cfg: cfg, log: log, wake: make(chan struct{}, 1), closed: make(chan struct{}), modemGone: make(chan struct{})}
 	m.wg.Add(2)
 	go m.readModem()
 	go m.dispatch()
@@ -271,7 +277,9 @@ func (m *Mux) command(h *muxHost, line string) {
 		v := m.cfg.Filter(h.Name, line, h.cmee)
 		if !v.Allow {
 			m.log.Info("atcmd: mux refused a command", "host", h.Name, "line", line, "reason", v.Reason)
-			if h.cmee == 0 {
+			if v.Reply != "" {
+				m.reply(h, "\r\n"+v.Reply+"\r\n")
+			} else if h.cmee == 0 {
 				m.reply(h, "\r\nERROR\r\n")
 			} else {
 				// 3GPP TS 27.007 §9.2.1: 3 = operation not allowed.
@@ -368,13 +376,13 @@ func (m *Mux) readModem() {
 			m.modemBytes(buf[:n])
 		}
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				select {
-				case <-m.closed:
-				default:
-					m.log.Warn("atcmd: mux lost the modem port", "err", err)
-				}
+			select {
+			case <-m.closed:
+			default:
+				m.log.Warn("atcmd: mux lost the modem port", "err", err)
 			}
+			m.modemErr = err
+			close(m.modemGone)
 			m.shutdownHosts()
 			return
 		}
@@ -542,10 +550,21 @@ func (m *Mux) writeHost(h *muxHost) {
 	}
 }
 
-// Wait blocks until ctx ends or the Mux is closed.
-func (m *Mux) Wait(ctx context.Context) {
+// Wait blocks until ctx ends, the Mux is closed (nil) or the modem port
+// fails (ErrClosed wrapping the read error: the module was unplugged or
+// rebooted and its tty vanished).
+func (m *Mux) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
+		return nil
 	case <-m.closed:
+		return nil
+	case <-m.modemGone:
+		select {
+		case <-m.closed:
+			return nil
+		default:
+		}
+		return fmt.Errorf("%w: modem port: %w", ErrClosed, m.modemErr)
 	}
 }
