@@ -49,8 +49,8 @@ type Mux struct {
 	closed    chan struct{}
 	modemGone chan struct{} // closed when reading the modem port fails
 	modemErr  error         // why; set before modemGone is closed
-	once   sync.Once
-	wg     sync.WaitGroup
+	once      sync.Once
+	wg        sync.WaitGroup
 }
 
 // MuxConfig tunes a Mux. The zero value works: no filtering.
