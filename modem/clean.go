@@ -82,3 +82,10 @@ func labelled(lines []string, label string) (string, bool) {
 	}
 	return "", false
 }
+
+// valueFields splits an answer line into its comma-separated values after
+// the command prefix, quotes removed: `+CGDCONT: 1,"IP","iot.example"` →
+// [1 IP iot.example].
+func valueFields(line string) []string {
+	return fields(stripCommandPrefix(strings.TrimSpace(line)))
+}

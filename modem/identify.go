@@ -510,7 +510,7 @@ func (id *identifier) apn(m *Module) error {
 	}
 	active := map[string]bool{}
 	for _, l := range act {
-		f := fields(CleanValue(l))
+		f := valueFields(l)
 		if len(f) >= 2 && f[1] == "1" {
 			active[f[0]] = true
 		}
@@ -521,7 +521,7 @@ func (id *identifier) apn(m *Module) error {
 	}
 	var first string
 	for _, l := range defs {
-		f := fields(CleanValue(l))
+		f := valueFields(l)
 		if len(f) < 3 {
 			continue
 		}

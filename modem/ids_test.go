@@ -138,6 +138,10 @@ func FuzzParsers(f *testing.F) {
 		parseCOPS(s)
 		parseCSQ(s)
 		parseCESQ(s)
-		fields(s)
+		if f := valueFields(s); len(f) == 0 {
+			t.Fatalf("valueFields(%q) returned no field", s)
+		}
+		quectelADB([]string{s})
+		firstField([]string{s})
 	})
 }
