@@ -11,7 +11,12 @@ CMDS    := modemguard modemsim
 # `make fuzz` runs every FuzzX target in the tree for FUZZTIME each.
 FUZZTIME ?= 10s
 
-.PHONY: all build test test-system bench fuzz cross lint demo clean
+# Debian packages need a version that starts with a digit.
+DEB_VERSION ?= 0.1.0~git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
+# v2.46 and later need modules the Go proxy does not serve.
+NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.43.0
+
+.PHONY: all build test test-system bench fuzz cross deb lint demo clean
 
 all: lint test build
 
@@ -49,6 +54,17 @@ cross:
 		CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/$$c-linux-amd64 ./cmd/$$c; \
 	done
 	@ls -l $(DIST)
+
+# Debian packages for the three architectures, from the static binaries:
+# the agent, its systemd unit, an example config and policy.
+deb: cross
+	@set -e; for a in arm64:arm64 armv7:armhf amd64:amd64; do \
+		goarch=$${a%%:*}; debarch=$${a##*:}; \
+		sed -e "s|\$${ARCH}|$$debarch|; s|\$${VERSION}|$(DEB_VERSION)|; s|\$${BIN}|$(DIST)/modemguard-linux-$$goarch|" \
+			packaging/nfpm.yaml > $(DIST)/nfpm-$$debarch.yaml; \
+		$(GO) run $(NFPM) pkg --packager deb --config $(DIST)/nfpm-$$debarch.yaml --target $(DIST)/; \
+	done
+	@ls -l $(DIST)/*.deb
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

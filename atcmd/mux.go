@@ -272,7 +272,6 @@ func (m *Mux) command(h *muxHost, line string) {
 		m.reply(h, "\r\nERROR\r\n")
 		return
 	}
-	h.last = line
 	if h.Filtered && m.cfg.Filter != nil {
 		v := m.cfg.Filter(h.Name, line, h.cmee)
 		if !v.Allow {
@@ -292,6 +291,7 @@ func (m *Mux) command(h *muxHost, line string) {
 			return
 		}
 	}
+	h.last = line // A/ repeats what the module received, never a refused line
 	if n, ok := cmeeSetting(line); ok {
 		h.cmee = n
 	}

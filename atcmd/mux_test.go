@@ -113,8 +113,10 @@ func TestMuxFirewall(t *testing.T) {
 	if out := c.until("\r\n"); out != "+CME ERROR: 3\r\n" {
 		t.Fatalf("refusal %q, want +CME ERROR: 3", out)
 	}
-	c.send("A/\r") // V.250 repeat: refused again
-	c.until("+CME ERROR: 3\r\n")
+	c.send("A/\r") // V.250 repeat: the last line the module received, not the refused one
+	if out := c.until("OK\r\n"); !strings.Contains(out, "+CSQ: ") {
+		t.Fatalf("A/ answered %q, want the AT+CSQ answer again", out)
+	}
 	c.send("AT+CMEE=0\r")
 	c.until("OK\r\n")
 	c.send("AT+QIOPEN=1,0,\"TCP\",\"evil.example\",443,0,1\r")
@@ -131,8 +133,8 @@ func TestMuxFirewall(t *testing.T) {
 	if !slices.ContainsFunc(r.sim.Received(), func(l string) bool { return strings.Contains(l, "broker.example.com") }) {
 		t.Error("the allowed AT+QIOPEN did not reach the module")
 	}
-	if len(r.denied) != 3 {
-		t.Errorf("filter refused %d lines, want 3", len(r.denied))
+	if len(r.denied) != 2 {
+		t.Errorf("filter refused %d lines, want 2", len(r.denied))
 	}
 }
 

@@ -32,6 +32,9 @@ type Module struct {
 	USB            USBInfo   `json:"usb"`
 	Network        Network   `json:"network"`
 	Findings       []Finding `json:"findings"`
+	// Verdict is the policy's verdict (allow, alert, deny) when a policy
+	// judged the module; package modem never sets it.
+	Verdict string `json:"verdict,omitempty"`
 }
 
 // USBInfo is the module's USB identity, when it was found on USB.

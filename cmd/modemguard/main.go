@@ -30,6 +30,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"scan", "identify the cellular module(s): vendor, model, firmware, IMEI, SIM, network, origin", runScan},
+		{"policy", "check a policy file, or explain which rule decides for a module", runPolicy},
+		{"proxy", "serve the modem port to other software through the AT firewall", runProxy},
 		{"demo", "show modemguard at work on simulated modules (no hardware needed)", runDemo},
 		{"version", "print the version", runVersion},
 	}
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		switch {
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.Is(err, errDenied):
+			return exitDenied
 		case errors.As(err, &ue):
 			fmt.Fprintf(stderr, "modemguard %s: %v\n", name, err)
 			return exitUsage

@@ -16,14 +16,17 @@ import (
 
 	"go.bug.st/serial"
 
+	"github.com/modemguard/modemguard/agent"
 	"github.com/modemguard/modemguard/atcmd"
 	"github.com/modemguard/modemguard/modem"
+	"github.com/modemguard/modemguard/policy"
 )
 
 // exitDenied is the exit code when the policy denies a module.
 const exitDenied = 3
 
 type scanOptions struct {
+	policy  string
 	port    string
 	baud    int
 	jsonOut bool
@@ -38,6 +41,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&o.port, "port", "auto", "serial `PATH` of the module's AT port (/dev/ttyUSB2, /dev/serial/by-id/...), or auto to find USB modules")
 	fs.IntVar(&o.baud, "baud", 115200, "baud rate; USB ports ignore it, UART-attached modules (ttyAMA0, ttyS0) need the right one")
 	fs.BoolVar(&o.jsonOut, "json", false, "print JSON: one object per module (an array when several)")
+	fs.StringVar(&o.policy, "policy", "", "judge each module against this policy `FILE` (docs/policy.md); exit 3 when it denies one")
 	fs.StringVar(&o.vendors, "vendors", "", "vendor registry `FILE` to lay over the built-in one (same format as modem/vendors.yaml)")
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "give up after this long; a module that is still booting answers only after seconds")
 	fs.BoolVar(&o.trace, "trace", false, "log every byte exchanged with the module to stderr")
@@ -52,6 +56,13 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		var err error
 		if reg, err = modem.LoadRegistry(reg, o.vendors); err != nil {
 			return err
+		}
+	}
+	var pol *policy.Policy
+	if o.policy != "" {
+		var err error
+		if pol, err = policy.Load(o.policy); err != nil {
+			return policyLoadError("policy not loaded, nothing scanned", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
@@ -74,7 +85,28 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		mods = append(mods, m)
 	}
 	prog.done()
-	if o.jsonOut {
+	denied := false
+	if pol != nil {
+		for _, m := range mods {
+			v := agent.Judge(pol, m)
+			m.Verdict = v.Action.String()
+			denied = denied || v.Action == policy.Deny
+		}
+	}
+	if err := printScan(stdout, mods, o.jsonOut); err != nil {
+		return err
+	}
+	if denied {
+		return errDenied
+	}
+	return nil
+}
+
+// errDenied makes the exit code 3: the policy denies a module.
+var errDenied = errors.New("the policy denies a module")
+
+func printScan(stdout io.Writer, mods []*modem.Module, jsonOut bool) error {
+	if jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if len(mods) == 1 {
@@ -86,7 +118,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if i > 0 {
 			fmt.Fprintln(stdout)
 		}
-		if err := printModule(stdout, m); err != nil {
+		if err := printModule(stdout, m, isTerminal(stdout)); err != nil {
 			return err
 		}
 	}
@@ -209,7 +241,7 @@ func openError(path string, err error) error {
 	return fmt.Errorf("%s: opening the port: %w", path, err)
 }
 
-func printModule(w io.Writer, m *modem.Module) error {
+func printModule(w io.Writer, m *modem.Module, color bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	vendor := m.Vendor
 	if m.VendorName != "" {
@@ -221,6 +253,9 @@ func printModule(w io.Writer, m *modem.Module) error {
 		}
 	}
 	row("port", m.Port)
+	if m.Verdict != "" {
+		row("verdict", colorVerdict(m.Verdict, color))
+	}
 	row("module", strings.TrimSpace(m.Manufacturer+" "+m.Model))
 	row("vendor", vendor)
 	origin := m.OriginCountry
@@ -285,13 +320,26 @@ type progress struct {
 }
 
 func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
-	if f, ok := w.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			p.tty = true
-		}
+	return &progress{w: w, tty: isTerminal(w)}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
 	}
-	return p
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// colorVerdict colours a verdict with ANSI SGR codes on a terminal
+// (NO_COLOR, no-color.org, turns it off).
+func colorVerdict(v string, color bool) string {
+	if !color || os.Getenv("NO_COLOR") != "" {
+		return strings.ToUpper(v)
+	}
+	code := map[string]string{"allow": "32", "alert": "33", "deny": "1;31"}[v]
+	return "\x1b[" + code + "m" + strings.ToUpper(v) + "\x1b[0m"
 }
 
 func (p *progress) say(s string) {

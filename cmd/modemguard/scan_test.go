@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,5 +94,38 @@ func TestScanErrors(t *testing.T) {
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%q: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr, tc.code, tc.want)
 		}
+	}
+}
+
+func TestScanPolicyVerdict(t *testing.T) {
+	link, _ := servePTY(t, "huawei-me909s", simulator.Options{Seed: 2})
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte(`version: 1
+modules:
+  default: allow
+  rules:
+    - id: covered-list
+      when: {lists: [fcc-covered]}
+      action: deny
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "scan", "--port", link, "--json", "--policy", pol)
+	if code != 3 {
+		t.Fatalf("exit %d, want 3 (denied): %s", code, stderr)
+	}
+	var m modem.Module
+	if err := json.Unmarshal([]byte(stdout), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Verdict != "deny" {
+		t.Errorf("verdict %q, want deny", m.Verdict)
+	}
+	found := false
+	for _, f := range m.Findings {
+		found = found || (f.ID == "policy:covered-list" && f.Severity == modem.SeverityHigh)
+	}
+	if !found {
+		t.Errorf("findings %+v lack the deciding rule", m.Findings)
 	}
 }

@@ -1,0 +1,441 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modemguard/modemguard/atcmd"
+	"github.com/modemguard/modemguard/modem"
+	"github.com/modemguard/modemguard/policy"
+	"github.com/modemguard/modemguard/pty"
+)
+
+// Enforcement states of a module, as reported.
+const (
+	EnforceNone        = "none"
+	EnforceQuarantined = "quarantined"  // radio off (AT+CFUN=4)
+	EnforceBlockedData = "blocked-data" // PDP contexts down (AT+CGACT=0)
+	EnforceAlertOnly   = "alert-only"   // denied, reported, left running
+)
+
+// ModuleState is what the agent knows about one configured modem slot.
+type ModuleState struct {
+	Slot        int
+	Port        string
+	Up          bool   // a module answers on the port
+	Down        string // why not, when !Up
+	Module      *modem.Module
+	Settings    []modem.Setting
+	Verdict     policy.Verdict
+	Enforcement string
+	// Identified counts identifications; a change of module, SIM or
+	// firmware shows up between two of them.
+	Identified int
+}
+
+// Event is something a worker wants in the next report.
+type Event struct {
+	Time    time.Time
+	Kind    string
+	Detail  string
+	Subject string
+	Action  string
+	Rule    string
+}
+
+// Event kinds emitted by workers.
+const (
+	EventModuleSwapped   = "module-swapped"
+	EventSIMSwapped      = "sim-swapped"
+	EventFirmwareChanged = "firmware-changed"
+	EventModuleReset     = "module-reset"
+	EventModuleLost      = "module-lost"
+	EventEnforced        = "enforcement"
+	EventATFirewall      = "at-firewall"
+	EventSettingOff      = "setting-remediated"
+)
+
+// workerDeps are the edges a worker needs; cmd fills them with real ports.
+type workerDeps struct {
+	log      *slog.Logger
+	registry *modem.Registry
+	open     func(path string, baud int) (io.ReadWriteCloser, error)
+	discover func() ([]modem.Candidate, error)
+	policy   func() *policy.Policy
+	// publish hands a new state and events to the agent.
+	publish func(ModuleState, []Event)
+	// hostBytes returns the bytes sent over the host's cellular
+	// interfaces, for reconciliation with the module's own counters.
+	hostBytes func() (uint64, bool)
+	interval  time.Duration
+	remediate bool
+}
+
+type worker struct {
+	deps   workerDeps
+	slot   int
+	cfg    ModemConfig
+	state  ModuleState
+	reeval chan struct{} // policy reloaded
+	// byte reconciliation baseline (module sent, host sent)
+	baseMod, baseHost uint64
+	haveBase          bool
+}
+
+func newWorker(slot int, cfg ModemConfig, deps workerDeps) *worker {
+	return &worker{deps: deps, slot: slot, cfg: cfg, reeval: make(chan struct{}, 1),
+		state: ModuleState{Slot: slot, Port: cfg.Port, Enforcement: EnforceNone, Down: "not yet opened"}}
+}
+
+// reevaluate asks the worker to judge its module again (policy reloaded).
+func (w *worker) reevaluate() {
+	select {
+	case w.reeval <- struct{}{}:
+	default:
+	}
+}
+
+// run keeps a session with the module until ctx ends, reopening the port
+// with back-off when it vanishes (unplugged, rebooted, swapped).
+func (w *worker) run(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := w.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		w.state.Up = false
+		w.state.Down = err.Error()
+		w.deps.log.Warn("agent: modem session ended", "slot", w.slot, "err", err)
+		w.deps.publish(w.state, []Event{{Time: time.Now(), Kind: EventModuleLost, Detail: err.Error(), Subject: w.state.Port}})
+		if time.Since(start) > time.Minute {
+			backoff = time.Second
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// open finds and opens the module's AT port.
+func (w *worker) open(ctx context.Context) (io.ReadWriteCloser, string, *modem.USBInfo, error) {
+	if w.cfg.Port != "auto" {
+		rw, err := w.deps.open(w.cfg.Port, w.cfg.Baud)
+		return rw, w.cfg.Port, nil, err
+	}
+	cands, err := w.deps.discover()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if len(cands) == 0 {
+		return nil, "", nil, errors.New("no USB serial device found")
+	}
+	var tried []string
+	for _, c := range cands {
+		for _, p := range c.AT {
+			rw, err := w.deps.open(p.Path, w.cfg.Baud)
+			if err != nil {
+				tried = append(tried, fmt.Sprintf("%s: %v", p.Path, err))
+				continue
+			}
+			conn := atcmd.New(rw, atcmd.Config{SyncTimeout: 4 * time.Second})
+			err = conn.Sync(ctx)
+			conn.Close()
+			if err == nil {
+				rw, err = w.deps.open(p.Path, w.cfg.Baud)
+				if err == nil {
+					return rw, p.Path, &modem.USBInfo{VID: c.VID, PID: c.PID, Interface: p.Interface}, nil
+				}
+			}
+			tried = append(tried, fmt.Sprintf("%s: %v", p.Path, err))
+		}
+	}
+	return nil, "", nil, fmt.Errorf("no USB device answered AT: %s", strings.Join(tried, "; "))
+}
+
+// session runs one connection to the module: sync, identify, judge,
+// enforce, then watch until the port fails or ctx ends.
+func (w *worker) session(ctx context.Context) error {
+	rw, path, usb, err := w.open(ctx)
+	if err != nil {
+		return err
+	}
+	w.state.Port = path
+	var port io.ReadWriter = rw
+	var mux *atcmd.Mux
+	events := newEventLog()
+	if w.cfg.ProxyLink != "" {
+		var cleanup func()
+		mux, port, cleanup, err = w.proxy(rw, events)
+		if err != nil {
+			rw.Close()
+			return err
+		}
+		defer cleanup()
+	}
+	resets := make(chan string, 1)
+	conn := atcmd.New(port, atcmd.Config{
+		Logger: w.deps.log,
+		Unsolicited: func(u atcmd.URC) {
+			if isBoot(u.Line) {
+				select {
+				case resets <- u.Line:
+				default:
+				}
+			}
+		},
+	})
+	defer conn.Close()
+	if mux == nil {
+		defer rw.Close()
+	}
+	lost := conn.Done()
+	if err := conn.Sync(ctx); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := w.identify(ctx, conn, usb, nil); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	t := time.NewTicker(w.deps.interval)
+	defer t.Stop()
+	var muxErr chan error
+	if mux != nil {
+		muxErr = make(chan error, 1)
+		go func() { muxErr <- mux.Wait(ctx) }()
+	}
+	for {
+		var why []Event
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-lost:
+			return fmt.Errorf("%s: port lost: %v", path, conn.Err())
+		case err := <-muxErr:
+			if err == nil {
+				err = errors.New("proxy stopped")
+			}
+			return fmt.Errorf("%s: %w", path, err)
+		case line := <-resets:
+			why = append(why, Event{Time: time.Now(), Kind: EventModuleReset, Detail: "the module rebooted (" + line + ")", Subject: path})
+			if err := conn.Sync(ctx); err != nil {
+				return fmt.Errorf("%s: after reboot: %w", path, err)
+			}
+		case <-events.notify:
+			// An AT firewall decision: report it now, the module is unchanged.
+			w.deps.publish(w.state, events.take())
+			continue
+		case <-t.C:
+		case <-w.reeval:
+		}
+		why = append(why, events.take()...)
+		if err := w.identify(ctx, conn, usb, why); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+}
+
+func isBoot(line string) bool {
+	for _, m := range atcmd.DefaultBootMarkers {
+		if line == m {
+			return true
+		}
+	}
+	return false
+}
+
+// proxy puts the AT firewall between the module and other software: a pty
+// at ProxyLink for them, a pipe for the agent itself.
+func (w *worker) proxy(modemPort io.ReadWriteCloser, events *eventLog) (*atcmd.Mux, io.ReadWriter, func(), error) {
+	p, err := pty.Open()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := pty.Link(w.cfg.ProxyLink, p.Path()); err != nil {
+		p.Close()
+		return nil, nil, nil, err
+	}
+	mux := atcmd.NewMux(modemPort, atcmd.MuxConfig{
+		Logger: w.deps.log,
+		Filter: func(host, line string, cmee int) atcmd.Verdict {
+			d := w.deps.policy().CheckATLine(line, cmee)
+			if d.Rule != "" {
+				events.add(Event{Time: time.Now(), Kind: EventATFirewall, Detail: d.Reason, Subject: line,
+					Action: d.Action.String(), Rule: d.Rule})
+				w.deps.log.Info("agent: at firewall", "action", d.Action.String(), "rule", d.Rule, "line", line)
+			}
+			return atcmd.Verdict{Allow: !d.Refused(), Reason: d.Reason, Reply: d.Reply}
+		},
+	})
+	mux.Attach(p, atcmd.MuxHost{Name: "pty", Filtered: true, Unsolicited: true})
+	agentSide, muxSide := net.Pipe()
+	mux.Attach(muxSide, atcmd.MuxHost{Name: "agent", Unsolicited: true})
+	cleanup := func() {
+		mux.Close()
+		agentSide.Close()
+		pty.Unlink(w.cfg.ProxyLink, p.Path())
+	}
+	return mux, agentSide, cleanup, nil
+}
+
+// identify reads the module, audits it, judges it, enforces the verdict and
+// publishes the state with what changed.
+func (w *worker) identify(ctx context.Context, conn *atcmd.Conn, usb *modem.USBInfo, events []Event) error {
+	m, err := modem.Identify(ctx, conn, modem.Options{Registry: w.deps.registry, USB: usb, Logger: w.deps.log})
+	if err != nil {
+		return err
+	}
+	m.Port = w.state.Port
+	now := time.Now()
+	if old := w.state.Module; old != nil {
+		switch {
+		case old.IMEI != m.IMEI:
+			detail := fmt.Sprintf("module %s %s (IMEI %s) replaced by %s %s (IMEI %s)", old.Manufacturer, old.Model, old.IMEI, m.Manufacturer, m.Model, m.IMEI)
+			m.Findings = append(m.Findings, modem.Finding{ID: "module-swapped", Severity: modem.SeverityHigh, Detail: detail})
+			events = append(events, Event{Time: now, Kind: EventModuleSwapped, Detail: detail, Subject: m.IMEI})
+			w.haveBase = false
+		case old.ICCID != m.ICCID:
+			events = append(events, Event{Time: now, Kind: EventSIMSwapped, Detail: fmt.Sprintf("SIM %s replaced by %s", old.ICCID, m.ICCID), Subject: m.ICCID})
+		case old.Firmware != m.Firmware || old.FirmwareDetail != m.FirmwareDetail:
+			events = append(events, Event{Time: now, Kind: EventFirmwareChanged, Detail: fmt.Sprintf("firmware %s changed to %s", old.Firmware, m.Firmware), Subject: m.IMEI})
+		}
+	}
+	settings, err := modem.Audit(ctx, conn, m)
+	if err != nil {
+		return err
+	}
+	pol := w.deps.policy()
+	if w.deps.remediate {
+		for _, s := range settings {
+			if !s.Risky {
+				continue
+			}
+			if err := modem.Remediate(ctx, conn, m.Vendor, s); err != nil {
+				w.deps.log.Warn("agent: remediation failed", "setting", s.ID, "err", err)
+				continue
+			}
+			events = append(events, Event{Time: now, Kind: EventSettingOff, Detail: s.Detail + ": switched off with " + s.Remedy, Subject: s.ID, Action: "remediate"})
+		}
+	}
+	if err := w.reconcile(ctx, conn, m); err != nil {
+		return err
+	}
+	v := Judge(pol, m)
+	m.Verdict = v.Action.String()
+	enf, ev, err := w.enforce(ctx, conn, v)
+	if err != nil {
+		return err
+	}
+	events = append(events, ev...)
+	w.state.Up, w.state.Down = true, ""
+	w.state.Module, w.state.Settings, w.state.Verdict, w.state.Enforcement = m, settings, v, enf
+	w.state.Identified++
+	w.deps.publish(w.state, events)
+	return nil
+}
+
+// enforce puts a denied module into the policy's on_deny state, every time
+// it is identified (so a reboot does not undo it), and lifts the state when
+// the verdict no longer denies.
+func (w *worker) enforce(ctx context.Context, conn *atcmd.Conn, v policy.Verdict) (string, []Event, error) {
+	prev := w.state.Enforcement
+	want := EnforceNone
+	if v.Action == policy.Deny {
+		switch v.OnDeny {
+		case policy.Quarantine:
+			want = EnforceQuarantined
+		case policy.BlockData:
+			want = EnforceBlockedData
+		default:
+			want = EnforceAlertOnly
+		}
+	}
+	var cmd string
+	switch {
+	case want == EnforceQuarantined:
+		cmd = "AT+CFUN=4" // 3GPP TS 27.007 §8.2: disable both transmit and receive RF circuits
+	case want == EnforceBlockedData:
+		cmd = "AT+CGACT=0" // §10.1.10: deactivate all PDP contexts
+	case prev == EnforceQuarantined:
+		cmd = "AT+CFUN=1" // the verdict changed: radio back on
+	}
+	if cmd != "" {
+		if _, err := conn.Command(ctx, cmd); err != nil && !errors.Is(err, atcmd.ErrError) {
+			return prev, nil, err
+		} else if err != nil {
+			w.deps.log.Warn("agent: enforcement command refused", "cmd", cmd, "err", err)
+		}
+	}
+	var ev []Event
+	if want != prev {
+		d := v.Decision()
+		ev = append(ev, Event{Time: time.Now(), Kind: EventEnforced, Detail: fmt.Sprintf("%s -> %s (%s)", prev, want, d.Reason), Action: want, Rule: d.Rule, Subject: cmd})
+	}
+	return want, ev, nil
+}
+
+// reconcile compares the module's own byte counter with what crossed the
+// host's cellular interfaces: bytes the module sent that the host never
+// did were sent by the module's own stack.
+func (w *worker) reconcile(ctx context.Context, conn *atcmd.Conn, m *modem.Module) error {
+	c, ok, err := modem.ReadCounters(ctx, conn, m.Vendor)
+	if err != nil || !ok {
+		return err
+	}
+	host, _ := w.deps.hostBytes()
+	if !w.haveBase || c.Sent < w.baseMod {
+		w.baseMod, w.baseHost, w.haveBase = c.Sent, host, true
+		return nil
+	}
+	modSent := c.Sent - w.baseMod
+	hostSent := host - w.baseHost
+	if modSent > hostSent+4096 && modSent > hostSent+hostSent/20 {
+		m.Findings = append(m.Findings, modem.Finding{ID: "module-own-traffic", Severity: modem.SeverityHigh,
+			Detail: fmt.Sprintf("the module counted %d bytes sent but only %d crossed the host's cellular interfaces since monitoring began: %d bytes came from the module's own IP stack", modSent, hostSent, modSent-hostSent)})
+	}
+	return nil
+}
+
+// eventLog collects events from goroutines the worker does not own (the
+// AT firewall filter).
+type eventLog struct {
+	mu     sync.Mutex
+	ev     []Event
+	notify chan struct{}
+}
+
+func newEventLog() *eventLog { return &eventLog{notify: make(chan struct{}, 1)} }
+
+// add keeps e for the next report (at most 1000 pending; more are
+// dropped, the AT firewall logs every decision anyway) and wakes the worker.
+func (l *eventLog) add(e Event) {
+	l.mu.Lock()
+	if len(l.ev) < 1000 {
+		l.ev = append(l.ev, e)
+	}
+	l.mu.Unlock()
+	select {
+	case l.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (l *eventLog) take() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ev := l.ev
+	l.ev = nil
+	return ev
+}

