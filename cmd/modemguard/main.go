@@ -32,6 +32,9 @@ func commands() []command {
 		{"scan", "identify the cellular module(s): vendor, model, firmware, IMEI, SIM, network, origin", runScan},
 		{"policy", "check a policy file, or explain which rule decides for a module", runPolicy},
 		{"proxy", "serve the modem port to other software through the AT firewall", runProxy},
+		{"pubkey", "print the gateway's public signing key (base64) for the collector's enrollment file", runPubkey},
+		{"verify", "check signed reports: signatures, and for a stream the seq/prev_hash chain", runVerify},
+		{"report", "report decode: turn a report envelope into readable JSON without a key", runReport},
 		{"demo", "show modemguard at work on simulated modules (no hardware needed)", runDemo},
 		{"version", "print the version", runVersion},
 	}
@@ -136,4 +139,19 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stdout, "modemguard %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
+}
+
+// runReport dispatches "modemguard report <subcommand>".
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(stderr, "Usage: modemguard report decode [FILE|-]...\n\nSubcommands:\n  decode    print report envelopes as JSON (no key needed)\n")
+		if len(args) == 0 {
+			return &usageError{msg: "missing subcommand: decode"}
+		}
+		return flag.ErrHelp
+	}
+	if args[0] != "decode" {
+		return &usageError{msg: fmt.Sprintf("unknown subcommand %q (want decode)", args[0])}
+	}
+	return runReportDecode(ctx, args[1:], stdout, stderr)
 }
