@@ -38,6 +38,8 @@ type ModuleState struct {
 	// Identified counts identifications; a change of module, SIM or
 	// firmware shows up between two of them.
 	Identified int
+	// AT are the AT session's counters at the last identification.
+	AT atcmd.Stats
 }
 
 // Event is something a worker wants in the next report.
@@ -74,7 +76,7 @@ type workerDeps struct {
 	// hostBytes returns the bytes sent over the host's cellular
 	// interfaces, for reconciliation with the module's own counters.
 	hostBytes func() (uint64, bool)
-	interval  time.Duration
+	interval  func() time.Duration
 	remediate bool
 }
 
@@ -209,7 +211,7 @@ func (w *worker) session(ctx context.Context) error {
 	if err := w.identify(ctx, conn, usb, nil); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	t := time.NewTicker(w.deps.interval)
+	t := time.NewTicker(w.deps.interval())
 	defer t.Stop()
 	var muxErr chan error
 	if mux != nil {
@@ -239,6 +241,7 @@ func (w *worker) session(ctx context.Context) error {
 			continue
 		case <-t.C:
 		case <-w.reeval:
+			t.Reset(w.deps.interval()) // the interval may have been reloaded too
 		}
 		why = append(why, events.take()...)
 		if err := w.identify(ctx, conn, usb, why); err != nil {
@@ -342,6 +345,7 @@ func (w *worker) identify(ctx context.Context, conn *atcmd.Conn, usb *modem.USBI
 	w.state.Up, w.state.Down = true, ""
 	w.state.Module, w.state.Settings, w.state.Verdict, w.state.Enforcement = m, settings, v, enf
 	w.state.Identified++
+	w.state.AT = conn.Stats()
 	w.deps.publish(w.state, events)
 	return nil
 }

@@ -91,7 +91,7 @@ func (b *bench) deps(pol *policy.Policy) workerDeps {
 			b.states <- s
 		},
 		hostBytes: func() (uint64, bool) { return b.host, true },
-		interval:  50 * time.Millisecond,
+		interval:  func() time.Duration { return 50 * time.Millisecond },
 	}
 }
 

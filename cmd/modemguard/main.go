@@ -29,6 +29,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"run", "run the agent: watch the modems, enforce the policy, publish signed reports", runRun},
 		{"scan", "identify the cellular module(s): vendor, model, firmware, IMEI, SIM, network, origin", runScan},
 		{"policy", "check a policy file, or explain which rule decides for a module", runPolicy},
 		{"proxy", "serve the modem port to other software through the AT firewall", runProxy},
