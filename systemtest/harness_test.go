@@ -86,7 +86,7 @@ func startMosquitto(t *testing.T, extraConf string) *mosquitto {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	conf := fmt.Sprintf("persistence false\nlog_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"+
+	conf := fmt.Sprintf("persistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n"+
 		"user root\nlistener %d 127.0.0.1\nallow_anonymous true\n%s", port, extraConf)
 	confPath := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
@@ -183,3 +183,6 @@ func qemuFor(t *testing.T, goarch string) string {
 	names := map[string]string{"arm64": "qemu-aarch64-static", "arm": "qemu-arm-static"}
 	return requireTool(t, names[goarch], "qemu-user-static")
 }
+
+// hostArch is the GOARCH of this machine, for binaries run natively.
+func hostArch() string { return runtime.GOARCH }

@@ -13,8 +13,8 @@ import (
 )
 
 // TestArm64Binary runs the static arm64 build — what a Raspberry Pi gets —
-// under qemu-aarch64-static: the version, then the demo end to end (AT
-// engine against simulated modules).
+// under qemu-aarch64-static: the version, then the demo end to end (agent,
+// simulated modules, AT firewall pty, MQTT broker, verifying subscriber).
 func TestArm64Binary(t *testing.T) {
 	qemu := qemuFor(t, "arm64")
 	bin := goBuild(t, "./cmd/modemguard", "arm64")
@@ -22,8 +22,8 @@ func TestArm64Binary(t *testing.T) {
 	if !strings.Contains(out, "linux/arm64") {
 		t.Fatalf("version under qemu: %q", out)
 	}
-	out = run(t, qemu, bin, "demo", "--boot=false", "--timeout=2m")
-	for _, want := range []string{"quectel-ec25", "Quectel", "EC25"} {
+	out = run(t, qemu, bin, "demo", "--duration", "8s")
+	for _, want := range []string{"report #1 from demo-gw-01", "signature ok, chain ok", "Quectel EC25", "AT firewall deny"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo under qemu lacks %q:\n%s", want, out)
 		}
@@ -35,7 +35,7 @@ func TestArm64Binary(t *testing.T) {
 // gateway's architecture, not only on the build machine's.
 func TestSuitesOnArm64(t *testing.T) {
 	qemu := qemuFor(t, "arm64")
-	for _, pkg := range []string{"./atcmd", "./simulator"} {
+	for _, pkg := range []string{"./atcmd", "./simulator", "./modem", "./policy", "./attest", "./agent"} {
 		t.Run(strings.TrimPrefix(pkg, "./"), func(t *testing.T) {
 			test := goBuildTest(t, pkg, "arm64")
 			// Run in the package directory, where its testdata is.
