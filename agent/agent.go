@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +60,10 @@ type Options struct {
 	Clock attest.Clock
 	// Metrics, if set, receives the agent's counters.
 	Metrics *Metrics
+	// Egress installs and removes the host egress rules. Nil means
+	// nftables (policy.ApplyEgress, policy.ClearEgress) with the system
+	// resolver and /etc/resolv.conf; tests inject a recorder.
+	Egress *EgressHooks
 	// Logger; nil means discard.
 	Logger *slog.Logger
 }
@@ -85,7 +91,20 @@ type Agent struct {
 	keyID    string
 	made     atomic.Uint64
 	lastDrop uint64
+	egressCh chan struct{}
 }
+
+// EgressHooks are how the agent touches the host firewall.
+type EgressHooks struct {
+	Apply    func(*policy.EgressPlan) error
+	Clear    func() error
+	Resolver policy.Resolver
+	// Nameservers returns the resolvers that stay reachable.
+	Nameservers func() []netip.Addr
+}
+
+// egressRefresh is how often allowed names are resolved again.
+const egressRefresh = 10 * time.Minute
 
 // maxPendingEvents bounds the events kept between two reports.
 const maxPendingEvents = 500
@@ -116,8 +135,19 @@ func New(opts Options) (*Agent, error) {
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
+	if opts.Egress == nil {
+		opts.Egress = &EgressHooks{
+			Apply:    func(p *policy.EgressPlan) error { return policy.ApplyEgress(p, nil) },
+			Clear:    func() error { return policy.ClearEgress(nil) },
+			Resolver: net.DefaultResolver,
+			Nameservers: func() []netip.Addr {
+				b, _ := os.ReadFile("/etc/resolv.conf")
+				return policy.ParseResolvConf(b)
+			},
+		}
+	}
 	a := &Agent{opts: opts, log: opts.Logger, states: map[int]ModuleState{},
-		changed: make(chan struct{}, 1), nonces: make(chan []byte, 8)}
+		changed: make(chan struct{}, 1), nonces: make(chan []byte, 8), egressCh: make(chan struct{}, 1)}
 	pol := opts.Policy
 	if pol == nil {
 		pol = allowAll()
@@ -169,6 +199,93 @@ func (a *Agent) Reload(cfg *Config, pol *policy.Policy) {
 	}
 	for _, w := range a.workers {
 		w.reevaluate()
+	}
+	a.kickEgress()
+}
+
+func (a *Agent) kickEgress() {
+	select {
+	case a.egressCh <- struct{}{}:
+	default:
+	}
+}
+
+// egressLoop keeps the host firewall in line with the policy: the policy's
+// egress section when it has one, and a drop of everything but DNS on the
+// cellular interfaces while a module is in block-data. It re-resolves
+// allowed names every egressRefresh.
+func (a *Agent) egressLoop(ctx context.Context) {
+	t := time.NewTicker(egressRefresh)
+	defer t.Stop()
+	applied := false
+	lastErr := ""
+	for {
+		pol := a.pol.Load()
+		blocked := a.anyBlockedData()
+		var plan *policy.EgressPlan
+		var err error
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		switch {
+		case blocked:
+			// The module's data is blocked: drop host traffic over cellular too.
+			plan, err = policy.FailClosed(errors.New("block-data")).PlanEgress(rctx, a.opts.Egress.Resolver, a.opts.Egress.Nameservers())
+			if err == nil {
+				plan.Interfaces = a.interfaces()
+			}
+		case pol.Egress != nil:
+			plan, err = pol.PlanEgress(rctx, a.opts.Egress.Resolver, a.opts.Egress.Nameservers())
+		}
+		cancel()
+		switch {
+		case err != nil:
+		case plan != nil:
+			err = a.opts.Egress.Apply(plan)
+			if err == nil {
+				applied = true
+				a.log.Info("agent: host egress rules applied", "plan", plan.String(), "block_data", blocked)
+				for _, u := range plan.Unresolved {
+					a.log.Warn("agent: an allowed egress name did not resolve; its traffic is dropped", "name", u)
+				}
+			}
+		case applied:
+			err = a.opts.Egress.Clear()
+			applied = err != nil
+		}
+		if err != nil && err.Error() != lastErr {
+			a.log.Error("agent: host egress rules not applied", "err", err)
+			a.addEvent(attest.Event{TimeMS: time.Now().UnixMilli(), Kind: "egress-failed", Detail: err.Error()})
+		}
+		lastErr = ""
+		if err != nil {
+			lastErr = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.egressCh:
+		}
+	}
+}
+
+func (a *Agent) anyBlockedData() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.states {
+		if s.Enforcement == EnforceBlockedData {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Agent) addEvent(e attest.Event) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.events) < maxPendingEvents {
+		a.events = append(a.events, e)
+	} else {
+		a.dropped++
 	}
 }
 
@@ -242,6 +359,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.workers = append(a.workers, w)
 		wg.Go(func() { w.run(wctx) })
 	}
+	wg.Go(func() { a.egressLoop(wctx) })
 	// Ready once the outbox is open and the workers run: a gateway out of
 	// coverage is up, just not connected (libraries.md §5).
 	a.opts.Notify("READY=1")
@@ -263,6 +381,9 @@ func (a *Agent) Run(ctx context.Context) error {
 // publish takes a worker's new state and events.
 func (a *Agent) publish(s ModuleState, ev []Event) {
 	a.mu.Lock()
+	if a.states[s.Slot].Enforcement != s.Enforcement {
+		defer a.kickEgress()
+	}
 	a.states[s.Slot] = s
 	for _, e := range ev {
 		if len(a.events) >= maxPendingEvents {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/modemguard/modemguard/attest"
+	"github.com/modemguard/modemguard/policy"
 	"github.com/modemguard/modemguard/simulator"
 	"github.com/modemguard/modemguard/uplink"
 )
@@ -88,6 +91,7 @@ func (b *broker) waitFor(t *testing.T, what string, ok func(reports [][]byte, st
 }
 
 type agentRig struct {
+	egress *egressRecorder
 	t      *testing.T
 	bench  *bench
 	agent  *Agent
@@ -98,6 +102,11 @@ type agentRig struct {
 }
 
 func startAgent(t *testing.T, cfgText string, profiles map[string]string) *agentRig {
+	t.Helper()
+	return startAgentWithPolicy(t, cfgText, profiles, nil)
+}
+
+func startAgentWithPolicy(t *testing.T, cfgText string, profiles map[string]string, pol *policy.Policy) *agentRig {
 	t.Helper()
 	dir := t.TempDir()
 	br := newBroker(t)
@@ -118,12 +127,15 @@ func startAgent(t *testing.T, cfgText string, profiles map[string]string) *agent
 			s.Close()
 		}
 	})
+	recorder := &egressRecorder{}
 	a, err := New(Options{
 		Config: cfg,
+		Policy: pol,
 		OpenPort: func(path string, baud int) (io.ReadWriteCloser, error) {
 			return sims[path].Pipe(), nil
 		},
 		HostBytes: func() (uint64, bool) { return 0, false },
+		Egress:    recorder.hooks(),
 		Version:   "test",
 		Metrics:   NewMetrics(),
 		Logger:    slog.New(slog.DiscardHandler),
@@ -132,7 +144,7 @@ func startAgent(t *testing.T, cfgText string, profiles map[string]string) *agent
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &agentRig{t: t, agent: a, broker: br, dir: dir, cancel: cancel, done: make(chan error, 1)}
+	r := &agentRig{t: t, agent: a, broker: br, dir: dir, cancel: cancel, done: make(chan error, 1), egress: recorder}
 	go func() { r.done <- a.Run(ctx) }()
 	t.Cleanup(r.stop)
 	return r
@@ -278,4 +290,71 @@ func startAgentIn(t *testing.T, dir, cfg string) *agentRig {
 	r := startAgent(t, strings.ReplaceAll(cfg, "STATE", dir), map[string]string{"/dev/sim0": "quectel-ec25"})
 	r.dir = dir
 	return r
+}
+
+// egressRecorder stands in for nftables: it records plans instead of
+// installing them.
+type egressRecorder struct {
+	mu      sync.Mutex
+	plans   []*policy.EgressPlan
+	cleared int
+}
+
+func (e *egressRecorder) hooks() *EgressHooks {
+	return &EgressHooks{
+		Apply: func(p *policy.EgressPlan) error {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.plans = append(e.plans, p)
+			return nil
+		},
+		Clear: func() error {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.cleared++
+			return nil
+		},
+		Resolver:    staticResolver{},
+		Nameservers: func() []netip.Addr { return []netip.Addr{netip.MustParseAddr("192.0.2.53")} },
+	}
+}
+
+type staticResolver struct{}
+
+func (staticResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	return []netip.Addr{netip.MustParseAddr("198.51.100.7")}, nil
+}
+
+// TestAgentBlockDataDropsHostEgress denies a module with on_deny:
+// block-data: its PDP contexts go down and the host's cellular traffic is
+// dropped too (a plan with no allowed destination, DNS kept).
+func TestAgentBlockDataDropsHostEgress(t *testing.T) {
+	dir := t.TempDir()
+	pol := dir + "/policy.yaml"
+	if err := os.WriteFile(pol, []byte("version: 1\nmodules:\n  default: deny\non_deny: block-data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Load(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.ReplaceAll(twoModems, "  - port: /dev/sim1\n", "")
+	r := startAgentWithPolicy(t, cfg, map[string]string{"/dev/sim0": "quectel-ec25"}, p)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r.egress.mu.Lock()
+		n := len(r.egress.plans)
+		var last *policy.EgressPlan
+		if n > 0 {
+			last = r.egress.plans[n-1]
+		}
+		r.egress.mu.Unlock()
+		if last != nil && len(last.Groups) == 0 && len(last.DNS) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no drop-all plan applied; plans: %d", n)
+		}
+		time.Sleep(10 * time.Millisecond) // the agent's egress loop runs on its own goroutine
+	}
 }

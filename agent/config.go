@@ -186,10 +186,16 @@ func (c *Config) validate(name string, nodes *yaml.Node) error {
 	if len(c.Modems) == 0 {
 		c.Modems = []ModemConfig{{Port: "auto"}}
 	}
+	autos := 0
 	for i := range c.Modems {
 		m := &c.Modems[i]
 		if m.Port == "" {
 			m.Port = "auto"
+		}
+		if m.Port == "auto" {
+			if autos++; autos == 2 {
+				bad("port", "only one modem may use port auto (it takes the first module that answers); list the others by path, e.g. /dev/serial/by-id/...")
+			}
 		}
 		if m.Baud == 0 {
 			m.Baud = 115200

@@ -55,6 +55,7 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 		"no broker":  {"gateway_id: gw-1\n", "broker is required"},
 		"scheme":     {"gateway_id: gw-1\nmqtt:\n  broker: http://x:1\n", "m.yaml:3: broker"},
 		"half tls":   {"gateway_id: gw-1\nmqtt:\n  broker: ssl://x:1\n  cert_file: c.pem\n", "m.yaml:4: cert_file"},
+		"two autos":  {"gateway_id: gw-1\nmqtt: {broker: tcp://x:1}\nmodems:\n  - port: auto\n  - port: auto\n", "only one modem may use port auto"},
 		"wrong type": {"gateway_id: gw-1\nmqtt: {broker: tcp://x:1}\nmodems:\n  - baud: fast\n", "m.yaml:4: "},
 	} {
 		_, err := ParseConfig("m.yaml", []byte(tc.src))

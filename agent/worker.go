@@ -77,7 +77,6 @@ type workerDeps struct {
 	// interfaces, for reconciliation with the module's own counters.
 	hostBytes func() (uint64, bool)
 	interval  func() time.Duration
-	remediate bool
 }
 
 type worker struct {
@@ -128,7 +127,7 @@ func (w *worker) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		backoff = min(backoff*2, 30*time.Second)
+		backoff = min(backoff*2, 10*time.Second) // a module plugged back in is found within 10 s
 	}
 }
 
@@ -320,7 +319,7 @@ func (w *worker) identify(ctx context.Context, conn *atcmd.Conn, usb *modem.USBI
 		return err
 	}
 	pol := w.deps.policy()
-	if w.deps.remediate {
+	if pol.Remediate {
 		for _, s := range settings {
 			if !s.Risky {
 				continue

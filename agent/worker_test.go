@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/modemguard/modemguard/atcmd"
 	"github.com/modemguard/modemguard/modem"
 	"github.com/modemguard/modemguard/policy"
 	"github.com/modemguard/modemguard/simulator"
@@ -245,5 +246,28 @@ func TestWorkerProxy(t *testing.T) {
 		if strings.Contains(l, "exfil") {
 			t.Fatalf("refused line reached the module: %q", l)
 		}
+	}
+}
+
+func TestWorkerRemediates(t *testing.T) {
+	b := newBench(t, "telit-le910c1", simulator.Options{Seed: 6})
+	// A vendor tool left remote AT over SMS on, persistently.
+	conn := atcmd.New(b.current().Pipe(), atcmd.Config{})
+	ctx := context.Background()
+	if err := conn.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Command(ctx, "AT#SMSATRUN=1"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	w := newWorker(0, ModemConfig{Port: "/dev/ttyUSB0", Baud: 115200}, b.deps(mustPolicy(t, "version: 1\nremediate: true\n")))
+	startWorker(t, w)
+	b.waitState("the remediated module", func(s ModuleState) bool { return s.Up })
+	if !b.hasEvent(EventSettingOff) {
+		t.Fatal("no setting-remediated event")
+	}
+	if v, _ := b.current().Setting("smsatrun"); v != "0" {
+		t.Errorf("smsatrun is %q in the module after remediation", v)
 	}
 }

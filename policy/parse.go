@@ -322,6 +322,13 @@ func (p *parser) top(n *yaml.Node, pol *Policy) {
 			pol.Egress = &Egress{}
 			p.egress(v, pol.Egress)
 		}},
+		{"remediate", func(k, v *yaml.Node) {
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+				p.errf(v, "remediate: want true or false, got %q", v.Value)
+				return
+			}
+			pol.Remediate = v.Value == "true"
+		}},
 		{"on_deny", func(k, v *yaml.Node) {
 			s, ok := p.text(v, "on_deny", "quarantine, block-data or alert-only")
 			if !ok {

@@ -250,3 +250,13 @@ func TestHashIsOfTheBytes(t *testing.T) {
 		t.Errorf("hashes %q %q", a.Hash, b.Hash)
 	}
 }
+
+func TestParseRemediate(t *testing.T) {
+	p, err := Parse("p.yaml", []byte("version: 1\nremediate: true\n"))
+	if err != nil || !p.Remediate {
+		t.Fatalf("remediate: %v, %v", p, err)
+	}
+	if _, err := Parse("p.yaml", []byte("version: 1\nremediate: yes please\n")); err == nil || !strings.Contains(err.Error(), "p.yaml:2") {
+		t.Errorf("bad remediate: %v", err)
+	}
+}

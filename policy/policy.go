@@ -104,6 +104,10 @@ type Policy struct {
 	// OnDeny is what happens to a module whose verdict is Deny.
 	// Default BlockData.
 	OnDeny OnDeny
+	// Remediate switches off risky persistent module settings the audit
+	// finds (cloud auto-registration, ADB, remote AT over SMS/TCP) instead
+	// of only reporting them. Default false.
+	Remediate bool
 
 	failed error // the load error of a FailClosed policy
 }

@@ -3,6 +3,7 @@
 package systemtest
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -121,5 +122,28 @@ func TestNetnsNftables(t *testing.T) {
 	}
 	if out := run(t, "nft", "list", "tables"); strings.Contains(out, "modemguard_systemtest") {
 		t.Fatalf("table leaked into the host namespace: %q", out)
+	}
+}
+
+// TestEgressCLI drives modemguard egress apply, show and clear in a
+// throwaway namespace.
+func TestEgressCLI(t *testing.T) {
+	requireTool(t, "nft", "nftables")
+	ns := newNetns(t)
+	mg := goBuild(t, "./cmd/modemguard", hostArch())
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte("version: 1\negress:\n  interfaces: [\"wwan*\"]\n  allow:\n    - cidr: 203.0.113.0/24\n      ports: [443]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nsPath := "/run/netns/" + ns.Name
+	if out := run(t, mg, "egress", "apply", "--policy", pol, "--netns", nsPath); !strings.Contains(out, "applied table inet modemguard") {
+		t.Fatalf("apply: %s", out)
+	}
+	if out := run(t, mg, "egress", "show", "--netns", nsPath); !strings.Contains(out, "203.0.113.0/24") {
+		t.Fatalf("show: %s", out)
+	}
+	run(t, mg, "egress", "clear", "--netns", nsPath)
+	if out := ns.Exec(t, "nft", "list", "tables"); strings.Contains(out, "modemguard") {
+		t.Fatalf("clear left the table: %s", out)
 	}
 }

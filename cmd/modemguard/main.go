@@ -32,6 +32,7 @@ func commands() []command {
 		{"run", "run the agent: watch the modems, enforce the policy, publish signed reports", runRun},
 		{"scan", "identify the cellular module(s): vendor, model, firmware, IMEI, SIM, network, origin", runScan},
 		{"policy", "check a policy file, or explain which rule decides for a module", runPolicy},
+		{"egress", "apply, show or clear the host egress rules (nftables) on the cellular interfaces", runEgress},
 		{"proxy", "serve the modem port to other software through the AT firewall", runProxy},
 		{"pubkey", "print the gateway's public signing key (base64) for the collector's enrollment file", runPubkey},
 		{"verify", "check signed reports: signatures, and for a stream the seq/prev_hash chain", runVerify},
