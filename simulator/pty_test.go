@@ -126,8 +126,8 @@ func TestPTYGoBugSerial(t *testing.T) {
 	}
 }
 
-// A plain Python client (termios raw, like pyserial does) reads each
-// profile's identity over the pty.
+// A plain Python client (termios raw, as pyserial sets the port) reads
+// every profile's identity over the pty.
 func TestPTYPythonClient(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
@@ -147,9 +147,10 @@ def cmd(c):
 cmd("ATE0")
 print(cmd("AT+CGMI") + cmd("AT+CGMM") + cmd("AT+CGSN"), end="")
 `
-	for _, pi := range []string{"quectel-ec25", "simcom-sim7600", "huawei-me909s"} {
-		t.Run(pi, func(t *testing.T) {
-			p := mustProfile(t, pi)
+	for _, info := range Profiles() {
+		t.Run(info.Name, func(t *testing.T) {
+			t.Parallel()
+			p := mustProfile(t, info.Name)
 			m := New(p, Options{Seed: 7})
 			defer m.Close()
 			path, err := m.ServePTY(t.Context(), PTYOptions{})
