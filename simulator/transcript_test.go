@@ -259,6 +259,17 @@ var ownTranscripts = []struct {
 	{"quectel-ec25", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+QGMR", "AT+CGSN", "AT+CIMI", "AT+QCCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
 	{"simcom-sim7600", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+SIMCOMATI", "AT+CGSN", "AT+CIMI", "AT+CICCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
 	{"huawei-me909s", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT^VERSION?", "AT+CGSN", "AT+CIMI", "AT^ICCID?", "AT+CREG?", "AT+CSQ", "AT+COPS?", "AT+FOO"}, nil},
+	{"quectel-bg96", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+QGMR", "AT+CGSN", "AT+CIMI", "AT+QCCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"quectel-rm500q", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+QGMR", "AT+CGSN", "AT+CIMI", "AT+QCCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"fibocom-l850-gl", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+GTPKGVER?", "AT+CGSN", "AT+CIMI", "AT+CCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"fibocom-fm150", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+GTPKGVER?", "AT+CGSN", "AT+CIMI", "AT+ICCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"zte-me3630", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+CGSN", "AT+CIMI", "AT+ZGETICCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"meig-slm750", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+CGSN", "AT+CIMI", "AT+ICCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"sierra-em7455", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+CGSN", "AT+CIMI", "AT+CCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"telit-le910c1", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT#SWPKGV", "AT+CGSN", "AT#CGSN", "AT#CIMI", "AT#CCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"ublox-sara-r410m", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "ATI9", "AT+CGSN", "AT+CIMI", "AT+CCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"nordic-nrf9160", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT%SHORTSWVER", "AT%HWVERSION", "AT+CGSN=1", "AT+CIMI", "AT%XICCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
+	{"thales-ehs6", "identity", true, []string{"AT", "ATE0", "AT+CMEE=1", "ATI", "AT+CGMI", "AT+CGMM", "AT+CGMR", "AT+CGSN", "AT+CIMI", "AT^SCID", "AT+CREG?", "AT+CSQ", "AT+COPS?"}, nil},
 	{"quectel-ec25", "network", false, []string{"ATE0", "AT+CMEE=2", "AT+CREG=2;+CEREG=2", "AT+CREG?;+CEREG?", "AT+COPS=3,2;+COPS?", "AT+COPS=?", "AT+CGDCONT=1,\"IP\",\"iot.example\"", "AT+CGDCONT?", "AT+CGACT=1,1", "AT+CGPADDR", "AT+CFUN=4", "AT+CFUN?", "AT+CGACT=1,1", "AT+CFUN=1", "AT+CPIN=\"1234\"", "AT+CMGF=1", "AT+CMGS=\"+15551234567\"", "AT+CSQ", "A/"}, map[int]string{16: "hello"}},
 	{"quectel-ec25", "stack", false, []string{"ATE0", "AT+QIOPEN=1,0,\"TCP\",\"203.0.113.5\",8883,0,1", "AT+QISEND=0,5", "AT+QGDCNT?", "AT+QMTOPEN=0,\"broker.example.com\",1883", "AT+QFOTADL=\"https://fw.example.com/ec25.bin\"", "AT+QIOTREG=2", "AT+QIOTREG?"}, map[int]string{2: "hello"}},
 	{"simcom-sim7600", "stack", false, []string{"ATE0", "AT+NETOPEN", "AT+CIPOPEN=0,\"TCP\",\"203.0.113.9\",443", "AT+CMQTTCONNECT=0,\"tcp://mqtt.example.com:1883\",60,1", "AT+CUSBADB=1,1", "AT+CUSBADB?"}, nil},
@@ -279,7 +290,7 @@ func writeTranscripts(t *testing.T) {
 			steps = append(steps, st)
 		}
 		got := replay(t, o.profile, 1, steps)
-		a := &txtar.Archive{Comment: []byte(fmt.Sprintf("Written by the simulator (go test ./simulator -run TestTranscripts -update);\nreviewed by hand against the formats cited in simulator/profiles/%s.yaml.\nprofile: %s\nseed: 1\n", o.profile, o.profile))}
+		a := &txtar.Archive{Comment: []byte(fmt.Sprintf("Written by the simulator (go test ./simulator -run TestTranscripts -update).\nThe formats and their public sources are in simulator/profiles/%s.yaml\n(values marked unconfirmed there are unconfirmed here too).\nprofile: %s\nseed: 1\n", o.profile, o.profile))}
 		for i, s := range steps {
 			if s.hasSend {
 				a.Files = append(a.Files, txtar.File{Name: "send", Data: []byte(s.send + "\n")})
