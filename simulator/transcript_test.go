@@ -7,20 +7,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"golang.org/x/tools/txtar"
+
+	"github.com/modemguard/modemguard/atcmd/atcmdtest"
 )
 
-// The shared AT transcripts live in atcmd/atcmdtest/testdata/transcripts.
-// Until atcmdtest exports a loader, this file parses them itself (the format
-// is described in that package's transcript.go: txtar comment with "profile:"/"seed:" keys,
-// then steps of -- send --, -- data --, -- recv --, -- want -- sections;
-// real newlines in recv/data are ignored and \r \n \t \\ \xHH are escapes).
+// The shared AT transcripts live in atcmd/atcmdtest/testdata/transcripts;
+// atcmdtest parses them (format in its package documentation).
 
 var update = flag.Bool("update", false, "rewrite the simulator's own transcripts (<profile>-*.txtar) from the simulator")
 
@@ -33,128 +31,13 @@ type tstep struct {
 	recv    []byte
 }
 
-type transcript struct {
-	file    string
-	profile string
-	seed    uint64
-	steps   []tstep
-}
-
-func unescape(s string) ([]byte, error) {
-	var out []byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\n' || c == '\r':
-			continue
-		case c != '\\':
-			out = append(out, c)
-			continue
-		}
-		if i+1 >= len(s) {
-			return nil, fmt.Errorf("trailing backslash")
-		}
-		i++
-		switch s[i] {
-		case 'r':
-			out = append(out, '\r')
-		case 'n':
-			out = append(out, '\n')
-		case 't':
-			out = append(out, '\t')
-		case '\\':
-			out = append(out, '\\')
-		case 'x':
-			if i+2 >= len(s) {
-				return nil, fmt.Errorf("short \\x escape")
-			}
-			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-			if err != nil {
-				return nil, fmt.Errorf("bad \\x escape %q", s[i+1:i+3])
-			}
-			out = append(out, byte(v))
-			i += 2
-		default:
-			return nil, fmt.Errorf("unknown escape \\%c", s[i])
-		}
-	}
-	return out, nil
-}
-
+// escape is atcmdtest's notation, ending in a newline as a txtar section does.
 func escape(b []byte) string {
-	var sb strings.Builder
-	for _, c := range b {
-		switch {
-		case c == '\r':
-			sb.WriteString(`\r`)
-		case c == '\n':
-			sb.WriteString("\\n\n")
-		case c == '\t':
-			sb.WriteString(`\t`)
-		case c == '\\':
-			sb.WriteString(`\\`)
-		case c < 0x20 || c >= 0x7f:
-			fmt.Fprintf(&sb, `\x%02x`, c)
-		default:
-			sb.WriteByte(c)
-		}
-	}
-	s := sb.String()
+	s := atcmdtest.Escape(b)
 	if !strings.HasSuffix(s, "\n") {
 		s += "\n"
 	}
 	return s
-}
-
-func parseTranscript(file string, data []byte) (*transcript, error) {
-	a := txtar.Parse(data)
-	tr := &transcript{file: file}
-	for _, l := range strings.Split(string(a.Comment), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		switch strings.TrimSpace(k) {
-		case "profile":
-			if ok {
-				tr.profile = strings.TrimSpace(v)
-			}
-		case "seed":
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("%s: seed: %v", file, err)
-			}
-			tr.seed = n
-		}
-	}
-	var cur *tstep
-	for _, f := range a.Files {
-		switch f.Name {
-		case "send":
-			tr.steps = append(tr.steps, tstep{send: strings.TrimRight(string(f.Data), "\r\n"), hasSend: true})
-			cur = &tr.steps[len(tr.steps)-1]
-		case "data":
-			if cur == nil {
-				return nil, fmt.Errorf("%s: data section before send", file)
-			}
-			b, err := unescape(string(f.Data))
-			if err != nil {
-				return nil, fmt.Errorf("%s: data: %v", file, err)
-			}
-			cur.data = b
-		case "recv":
-			b, err := unescape(string(f.Data))
-			if err != nil {
-				return nil, fmt.Errorf("%s: recv: %v", file, err)
-			}
-			if cur == nil || cur.recv != nil {
-				tr.steps = append(tr.steps, tstep{})
-				cur = &tr.steps[len(tr.steps)-1]
-			}
-			cur.recv = append([]byte{}, b...)
-		case "want":
-		default:
-			return nil, fmt.Errorf("%s: unknown section %q", file, f.Name)
-		}
-	}
-	return tr, nil
 }
 
 // replay runs steps against a fresh modem in a synctest bubble and returns
@@ -213,33 +96,32 @@ func TestTranscripts(t *testing.T) {
 	if *update {
 		writeTranscripts(t)
 	}
-	files, _ := filepath.Glob(filepath.Join(transcriptDir, "*.txtar"))
+	all, err := atcmdtest.Transcripts()
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr, err := parseTranscript(file, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tr.profile == "" {
+	for _, tr := range all {
+		if tr.Profile == "" {
 			continue
 		}
-		if _, err := LoadProfile(tr.profile); err != nil {
-			t.Errorf("%s: %v", file, err)
+		if _, err := LoadProfile(tr.Profile); err != nil {
+			t.Errorf("%s: %v", tr.Name, err)
 			continue
+		}
+		steps := make([]tstep, len(tr.Steps))
+		for i, st := range tr.Steps {
+			steps[i] = tstep{send: st.Send, hasSend: st.Send != "", data: st.Data, recv: st.Recv}
 		}
 		n++
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			got := replay(t, tr.profile, tr.seed, tr.steps)
-			for i, s := range tr.steps {
+		t.Run(tr.Name, func(t *testing.T) {
+			got := replay(t, tr.Profile, uint64(tr.Seed), steps)
+			for i, s := range steps {
 				if i >= len(got) {
 					break
 				}
 				if !bytes.Equal(got[i], s.recv) {
-					t.Errorf("%s step %d (send %q):\n got: %s\nwant: %s", file, i+1, s.send, vis(string(got[i])), vis(string(s.recv)))
+					t.Errorf("%s step %d (send %q):\n got: %s\nwant: %s", tr.Name, i+1, s.send, vis(string(got[i])), vis(string(s.recv)))
 				}
 			}
 		})
