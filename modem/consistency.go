@@ -56,6 +56,13 @@ func checkConsistency(reg *Registry, m *Module) {
 			m.add(SeverityLow, "usb-vid-unknown", fmt.Sprintf("USB VID %s is not one the registry knows for %s", vid, m.VendorName))
 		}
 	}
+	// The first two digits of a TAC name the body that allocated it (GSMA
+	// TS.06 "reporting body identifier"); 86 is TAF, China. A module that
+	// claims a vendor from elsewhere but carries a TAF-allocated IMEI may
+	// be a relabelled PRC module.
+	if strings.HasPrefix(m.TAC, "86") && m.OriginCountry != "" && m.OriginCountry != "CN" {
+		m.add(SeverityMedium, "identity-mismatch-tac", fmt.Sprintf("IMEI TAC %s was allocated by TAF (China), but the module answers as %s (%s): possible relabelled module", m.TAC, m.VendorName, m.OriginCountry))
+	}
 	if m.Firmware == "" {
 		m.add(SeverityMedium, "firmware-missing", "the module reported no firmware revision")
 		return
