@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modemguard/modemguard/atcmd"
@@ -80,7 +81,10 @@ type workerDeps struct {
 }
 
 type worker struct {
-	deps   workerDeps
+	// enforcing mirrors state.Enforcement for the AT firewall, which runs
+	// on the Mux's goroutines.
+	enforcing atomic.Value // string
+	deps      workerDeps
 	slot   int
 	cfg    ModemConfig
 	state  ModuleState
@@ -272,6 +276,11 @@ func (w *worker) proxy(modemPort io.ReadWriteCloser, events *eventLog) (*atcmd.M
 	mux := atcmd.NewMux(modemPort, atcmd.MuxConfig{
 		Logger: w.deps.log,
 		Filter: func(host, line string, cmee int) atcmd.Verdict {
+			if reason := w.undoesEnforcement(line); reason != "" {
+				events.add(Event{Time: time.Now(), Kind: EventATFirewall, Detail: reason, Subject: line, Action: "deny", Rule: "enforcement"})
+				w.deps.log.Info("agent: at firewall", "action", "deny", "rule", "enforcement", "line", line)
+				return atcmd.Verdict{Reason: reason}
+			}
 			d := w.deps.policy().CheckATLine(line, cmee)
 			if d.Rule != "" {
 				events.add(Event{Time: time.Now(), Kind: EventATFirewall, Detail: d.Reason, Subject: line,
@@ -290,6 +299,25 @@ func (w *worker) proxy(modemPort io.ReadWriteCloser, events *eventLog) (*atcmd.M
 		pty.Unlink(w.cfg.ProxyLink, p.Path())
 	}
 	return mux, agentSide, cleanup, nil
+}
+
+// undoesEnforcement refuses the commands that would lift the module's
+// quarantine (radio on: AT+CFUN=1) or block-data state (AT+CGACT=1, a dial)
+// from behind the AT firewall. It returns the reason, or "".
+func (w *worker) undoesEnforcement(line string) string {
+	state, _ := w.enforcing.Load().(string)
+	u := strings.ToUpper(strings.ReplaceAll(line, " ", ""))
+	switch state {
+	case EnforceQuarantined:
+		if i := strings.Index(u, "+CFUN="); i >= 0 && !strings.HasPrefix(u[i+6:], "4") && !strings.HasPrefix(u[i+6:], "0") && !strings.HasPrefix(u[i+6:], "?") {
+			return "the module is quarantined by policy: its radio stays off"
+		}
+	case EnforceBlockedData:
+		if strings.Contains(u, "+CGACT=1") || strings.HasPrefix(u, "ATD") || strings.Contains(u, ";D") {
+			return "the module's data is blocked by policy: no PDP context or dial-up"
+		}
+	}
+	return ""
 }
 
 // identify reads the module, audits it, judges it, enforces the verdict and
@@ -343,6 +371,7 @@ func (w *worker) identify(ctx context.Context, conn *atcmd.Conn, usb *modem.USBI
 	events = append(events, ev...)
 	w.state.Up, w.state.Down = true, ""
 	w.state.Module, w.state.Settings, w.state.Verdict, w.state.Enforcement = m, settings, v, enf
+	w.enforcing.Store(enf)
 	w.state.Identified++
 	w.state.AT = conn.Stats()
 	w.deps.publish(w.state, events)

@@ -271,3 +271,34 @@ func TestWorkerRemediates(t *testing.T) {
 		t.Errorf("smsatrun is %q in the module after remediation", v)
 	}
 }
+
+// TestWorkerProxyKeepsQuarantine: software behind the firewall cannot
+// switch a quarantined module's radio back on.
+func TestWorkerProxyKeepsQuarantine(t *testing.T) {
+	b := newBench(t, "huawei-me909s", simulator.Options{Seed: 7})
+	pol := mustPolicy(t, "version: 1\nmodules:\n  default: deny\non_deny: quarantine\n")
+	link := filepath.Join(t.TempDir(), "ttyAT0")
+	w := newWorker(0, ModemConfig{Port: "/dev/ttyUSB0", Baud: 115200, ProxyLink: link}, b.deps(pol))
+	startWorker(t, w)
+	b.waitState("quarantine", func(s ModuleState) bool { return s.Up && s.Enforcement == EnforceQuarantined })
+	f, err := os.OpenFile(link, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte("AT+CFUN=1\r")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !b.hasEvent(EventATFirewall) {
+		if time.Now().After(deadline) {
+			t.Fatal("AT+CFUN=1 was not refused")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, l := range b.current().Received() {
+		if l == "AT+CFUN=1" {
+			t.Fatal("AT+CFUN=1 reached the quarantined module")
+		}
+	}
+}
