@@ -85,10 +85,10 @@ type worker struct {
 	// on the Mux's goroutines.
 	enforcing atomic.Value // string
 	deps      workerDeps
-	slot   int
-	cfg    ModemConfig
-	state  ModuleState
-	reeval chan struct{} // policy reloaded
+	slot      int
+	cfg       ModemConfig
+	state     ModuleState
+	reeval    chan struct{} // policy reloaded
 	// byte reconciliation baseline (module sent, host sent)
 	baseMod, baseHost uint64
 	haveBase          bool
