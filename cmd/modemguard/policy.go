@@ -10,7 +10,10 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/modemguard/modemguard/agent"
+	"github.com/modemguard/modemguard/modem"
 	"github.com/modemguard/modemguard/policy"
 )
 
@@ -20,10 +23,11 @@ const policyUsage = `Usage:
       or exit 1 and print every problem as "file:line:col: message", one per
       line, on stderr.
 
-  modemguard policy explain --policy FILE --facts FACTS.json [--json]
+  modemguard policy explain --policy FILE (--port PATH|auto | --facts FACTS.json) [--json]
       Judge one module against a policy and show which rule decides and why:
-      every module rule tried, and every finding. FACTS.json holds the
-      module's facts:
+      every module rule tried, and every finding. --port reads the facts
+      from the live module (as modemguard scan does; --baud sets the rate);
+      FACTS.json holds them for a module that is not here:
         {"vendor": "quectel", "manufacturer": "Quectel", "model": "EC25",
          "firmware": "EC25EFAR06A06M4G", "origin": "CN",
          "lists": ["dod-1260h"],
@@ -45,7 +49,7 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case "check":
 		return runPolicyCheck(args[1:], stdout, stderr)
 	case "explain":
-		return runPolicyExplain(args[1:], stdout, stderr)
+		return runPolicyExplain(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, policyUsage)
 		return nil
@@ -120,18 +124,26 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func runPolicyExplain(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("policy explain", "--policy FILE --facts FACTS.json [--json]", stderr)
+func runPolicyExplain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("policy explain", "--policy FILE (--port PATH|auto | --facts FACTS.json) [--json]", stderr)
 	policyPath := fs.String("policy", "", "policy `FILE` to judge with (required)")
-	factsPath := fs.String("facts", "", "JSON `FILE` with the module's facts (required; see modemguard policy --help)")
+	factsPath := fs.String("facts", "", "JSON `FILE` with the module's facts (see modemguard policy --help)")
+	port := fs.String("port", "", "read the facts from the module on this serial `PATH` (or auto)")
+	baud := fs.Int("baud", 115200, "baud rate for --port")
 	asJSON := fs.Bool("json", false, "print the verdict as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *policyPath == "" || *factsPath == "" {
-		return &usageError{msg: "--policy and --facts are required"}
+	if *policyPath == "" || (*factsPath == "") == (*port == "") {
+		return &usageError{msg: "--policy and one of --port or --facts are required"}
 	}
-	facts, err := readFacts(*factsPath)
+	var facts policy.Facts
+	var err error
+	if *port != "" {
+		facts, err = liveFacts(ctx, *port, *baud, stderr)
+	} else {
+		facts, err = readFacts(*factsPath)
+	}
 	if err != nil {
 		return err
 	}
@@ -247,4 +259,28 @@ func verdictJSON(p *policy.Policy, v policy.Verdict) jsonVerdict {
 		out.Rules = append(out.Rules, jsonTrace(r))
 	}
 	return out
+}
+
+// liveFacts identifies the module on a port, as scan does, and returns
+// its facts.
+func liveFacts(ctx context.Context, port string, baud int, stderr io.Writer) (policy.Facts, error) {
+	o := scanOptions{port: port, baud: baud, timeout: time.Minute}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	prog := newProgress(stderr)
+	defer prog.done()
+	var m *modem.Module
+	var err error
+	if port == "auto" {
+		var mods []*modem.Module
+		if mods, err = scanAuto(ctx, o, modem.DefaultRegistry(), prog, stderr); err == nil {
+			m = mods[0]
+		}
+	} else {
+		m, err = scanPort(ctx, port, o, modem.DefaultRegistry(), usbFor(port), prog, stderr, o.timeout)
+	}
+	if err != nil {
+		return policy.Facts{}, err
+	}
+	return agent.FactsOf(m), nil
 }

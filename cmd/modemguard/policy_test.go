@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/modemguard/modemguard/simulator"
 )
 
 // runPolicyCLI runs "modemguard policy ARGS" and maps the error to the exit
@@ -86,9 +88,9 @@ func TestPolicyUsage(t *testing.T) {
 		{[]string{"frob"}, 2, `unknown subcommand "frob"`},
 		{[]string{"check"}, 2, "missing policy FILE"},
 		{[]string{"check", "--bogus", "x"}, 2, "flag provided but not defined"},
-		{[]string{"explain", "--policy", "x"}, 2, "--policy and --facts are required"},
+		{[]string{"explain", "--policy", "x"}, 2, "--policy and one of --port or --facts are required"},
 		{[]string{"explain", "--policy", "x", "--facts", "y", "extra"}, 2, `unexpected argument "extra"`},
-		{[]string{"--help"}, 0, "modemguard policy explain --policy FILE --facts FACTS.json"},
+		{[]string{"--help"}, 0, "modemguard policy explain --policy FILE (--port PATH|auto | --facts FACTS.json)"},
 		{[]string{"check", "--help"}, 0, "Usage: modemguard policy check FILE..."},
 		{[]string{"explain", "--help"}, 0, "-facts FILE"},
 	} {
@@ -140,5 +142,17 @@ func TestPolicyExplain(t *testing.T) {
 	code, _, errs = runPolicyCLI(t, "explain", "--policy", "../../policy/testdata/issue5.yaml", "--facts", typo)
 	if code != 1 || !strings.Contains(errs, `unknown field "vendr"`) {
 		t.Errorf("facts typo: exit %d, %q", code, errs)
+	}
+}
+
+func TestPolicyExplainLivePort(t *testing.T) {
+	link, _ := servePTY(t, "huawei-me909s", simulator.Options{Seed: 2})
+	pol := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(pol, []byte("version: 1\nmodules:\n  rules:\n    - id: covered-list\n      when: {lists: [fcc-covered]}\n      action: deny\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCLI(t, "policy", "explain", "--policy", pol, "--port", link)
+	if code != 0 || !strings.Contains(stdout, "covered-list") || !strings.Contains(stdout, "deny") {
+		t.Errorf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
 }
