@@ -24,6 +24,9 @@ const (
 	EnforceQuarantined = "quarantined"  // radio off (AT+CFUN=4)
 	EnforceBlockedData = "blocked-data" // PDP contexts down (AT+CGACT=0)
 	EnforceAlertOnly   = "alert-only"   // denied, reported, left running
+	// EnforceFailed: the module refused or ignored the enforcement command;
+	// the agent tries again at every identification.
+	EnforceFailed = "enforcement-failed"
 )
 
 // ModuleState is what the agent knows about one configured modem slot.
@@ -89,6 +92,8 @@ type worker struct {
 	cfg       ModemConfig
 	state     ModuleState
 	reeval    chan struct{} // policy reloaded
+	// radioOff: this worker switched the radio off (so it may switch it on).
+	radioOff bool
 	// byte reconciliation baseline (module sent, host sent)
 	baseMod, baseHost uint64
 	haveBase          bool
@@ -302,22 +307,20 @@ func (w *worker) proxy(modemPort io.ReadWriteCloser, events *eventLog) (*atcmd.M
 }
 
 // undoesEnforcement refuses the commands that would lift the module's
-// quarantine (radio on: AT+CFUN=1) or block-data state (AT+CGACT=1, a dial)
-// from behind the AT firewall. It returns the reason, or "".
+// quarantine or block-data state from behind the AT firewall. Before the
+// module's first verdict both guards apply. It returns the reason, or "".
 func (w *worker) undoesEnforcement(line string) string {
-	state, _ := w.enforcing.Load().(string)
-	u := strings.ToUpper(strings.ReplaceAll(line, " ", ""))
-	switch state {
+	state := policy.EnforcePending
+	switch e, _ := w.enforcing.Load().(string); e {
+	case "":
 	case EnforceQuarantined:
-		if i := strings.Index(u, "+CFUN="); i >= 0 && !strings.HasPrefix(u[i+6:], "4") && !strings.HasPrefix(u[i+6:], "0") && !strings.HasPrefix(u[i+6:], "?") {
-			return "the module is quarantined by policy: its radio stays off"
-		}
+		state = policy.EnforceQuarantined
 	case EnforceBlockedData:
-		if strings.Contains(u, "+CGACT=1") || strings.HasPrefix(u, "ATD") || strings.Contains(u, ";D") {
-			return "the module's data is blocked by policy: no PDP context or dial-up"
-		}
+		state = policy.EnforceBlockedData
+	default:
+		state = policy.EnforceNone
 	}
-	return ""
+	return policy.CheckEnforcement(line, state)
 }
 
 // identify reads the module, audits it, judges it, enforces the verdict and
@@ -364,14 +367,13 @@ func (w *worker) identify(ctx context.Context, conn *atcmd.Conn, usb *modem.USBI
 	}
 	v := Judge(pol, m)
 	m.Verdict = v.Action.String()
-	enf, ev, err := w.enforce(ctx, conn, v)
+	enf, ev, err := w.enforce(ctx, conn, v, m)
 	if err != nil {
 		return err
 	}
 	events = append(events, ev...)
 	w.state.Up, w.state.Down = true, ""
 	w.state.Module, w.state.Settings, w.state.Verdict, w.state.Enforcement = m, settings, v, enf
-	w.enforcing.Store(enf)
 	w.state.Identified++
 	w.state.AT = conn.Stats()
 	w.deps.publish(w.state, events)
@@ -381,7 +383,7 @@ func (w *worker) identify(ctx context.Context, conn *atcmd.Conn, usb *modem.USBI
 // enforce puts a denied module into the policy's on_deny state, every time
 // it is identified (so a reboot does not undo it), and lifts the state when
 // the verdict no longer denies.
-func (w *worker) enforce(ctx context.Context, conn *atcmd.Conn, v policy.Verdict) (string, []Event, error) {
+func (w *worker) enforce(ctx context.Context, conn *atcmd.Conn, v policy.Verdict, m *modem.Module) (string, []Event, error) {
 	prev := w.state.Enforcement
 	want := EnforceNone
 	if v.Action == policy.Deny {
@@ -394,28 +396,94 @@ func (w *worker) enforce(ctx context.Context, conn *atcmd.Conn, v policy.Verdict
 			want = EnforceAlertOnly
 		}
 	}
+	// The AT firewall guards what is wanted, even while the module resists.
+	w.enforcing.Store(want)
 	var cmd string
 	switch {
 	case want == EnforceQuarantined:
 		cmd = "AT+CFUN=4" // 3GPP TS 27.007 §8.2: disable both transmit and receive RF circuits
 	case want == EnforceBlockedData:
 		cmd = "AT+CGACT=0" // §10.1.10: deactivate all PDP contexts
-	case prev == EnforceQuarantined:
+	case w.radioOff:
 		cmd = "AT+CFUN=1" // the verdict changed: radio back on
 	}
+	var failure string
 	if cmd != "" {
-		if _, err := conn.Command(ctx, cmd); err != nil && !errors.Is(err, atcmd.ErrError) {
-			return prev, nil, err
-		} else if err != nil {
-			w.deps.log.Warn("agent: enforcement command refused", "cmd", cmd, "err", err)
+		if _, err := conn.Command(ctx, cmd); err != nil {
+			if !errors.Is(err, atcmd.ErrError) {
+				return prev, nil, err
+			}
+			failure = fmt.Sprintf("the module refused %s (%v)", cmd, err)
 		}
 	}
-	var ev []Event
-	if want != prev {
-		d := v.Decision()
-		ev = append(ev, Event{Time: time.Now(), Kind: EventEnforced, Detail: fmt.Sprintf("%s -> %s (%s)", prev, want, d.Reason), Action: want, Rule: d.Rule, Subject: cmd})
+	// Read the state back: the report must say what the module does, not
+	// what was asked of it.
+	if failure == "" && cmd != "" {
+		ok, what, err := w.verify(ctx, conn, want)
+		if err != nil {
+			return prev, nil, err
+		}
+		if !ok {
+			failure = fmt.Sprintf("after %s the module reports %s", cmd, what)
+		}
 	}
-	return want, ev, nil
+	got := want
+	switch {
+	case failure != "":
+		got = EnforceFailed
+		m.Findings = append(m.Findings, modem.Finding{ID: "enforcement-failed", Severity: modem.SeverityHigh,
+			Detail: "could not put the module into " + want + ": " + failure + "; retrying at every identification"})
+	case want == EnforceQuarantined:
+		w.radioOff = true
+	case cmd == "AT+CFUN=1":
+		w.radioOff = false
+	}
+	var ev []Event
+	if got != prev {
+		d := v.Decision()
+		detail := fmt.Sprintf("%s -> %s (%s)", prev, got, d.Reason)
+		if failure != "" {
+			detail += ": " + failure
+		}
+		ev = append(ev, Event{Time: time.Now(), Kind: EventEnforced, Detail: detail, Action: got, Rule: d.Rule, Subject: cmd})
+	}
+	return got, ev, nil
+}
+
+// verify reads back what enforce asked for: the radio level (AT+CFUN?,
+// 3GPP TS 27.007 §8.2) or the PDP context states (AT+CGACT?, §10.1.10).
+func (w *worker) verify(ctx context.Context, conn *atcmd.Conn, want string) (bool, string, error) {
+	if want == EnforceBlockedData {
+		resp, err := conn.Command(ctx, "AT+CGACT?")
+		if err != nil {
+			if errors.Is(err, atcmd.ErrError) {
+				return false, "an error to AT+CGACT?", nil
+			}
+			return false, "", err
+		}
+		for _, l := range resp.Lines {
+			if _, st, ok := strings.Cut(modem.CleanValue(l), ","); ok && strings.TrimSpace(st) == "1" {
+				return false, "an active PDP context (" + l + ")", nil
+			}
+		}
+		return true, "", nil
+	}
+	resp, err := conn.Command(ctx, "AT+CFUN?")
+	if err != nil {
+		if errors.Is(err, atcmd.ErrError) {
+			return false, "an error to AT+CFUN?", nil
+		}
+		return false, "", err
+	}
+	level := ""
+	if len(resp.Lines) > 0 {
+		level, _, _ = strings.Cut(modem.CleanValue(resp.Lines[0]), ",")
+		level = strings.TrimSpace(level)
+	}
+	if want == EnforceQuarantined {
+		return level == "4" || level == "0", "radio level " + level, nil
+	}
+	return level == "1", "radio level " + level, nil
 }
 
 // reconcile compares the module's own byte counter with what crossed the

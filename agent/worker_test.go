@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/modemguard/modemguard/atcmd"
+	"github.com/modemguard/modemguard/atcmd/atcmdtest"
 	"github.com/modemguard/modemguard/modem"
 	"github.com/modemguard/modemguard/policy"
 	"github.com/modemguard/modemguard/simulator"
@@ -300,5 +301,43 @@ func TestWorkerProxyKeepsQuarantine(t *testing.T) {
 		if l == "AT+CFUN=1" {
 			t.Fatal("AT+CFUN=1 reached the quarantined module")
 		}
+	}
+}
+
+// TestWorkerEnforcementRefused: a module that refuses AT+CFUN=4 is
+// reported as enforcement-failed with a finding, never as quarantined.
+func TestWorkerEnforcementRefused(t *testing.T) {
+	answers := map[string]string{"AT": "\r\nOK\r\n", "ATE0": "\r\nOK\r\n", "ATV1": "\r\nOK\r\n", "AT+CMEE=1": "\r\nOK\r\n",
+		"AT+CGMI": "\r\nAcme\r\n\r\nOK\r\n", "AT+CGMM": "\r\nX1\r\n\r\nOK\r\n", "AT+CGMR": "\r\n1.0\r\n\r\nOK\r\n",
+		"AT+CGSN": "\r\n353465070085319\r\n\r\nOK\r\n", "AT+CFUN=4": "\r\n+CME ERROR: 3\r\n", "AT+CFUN?": "\r\n+CFUN: 1\r\n\r\nOK\r\n"}
+	fake := atcmdtest.ScriptFunc(func(line string) []byte {
+		if a, ok := answers[line]; ok {
+			return []byte(a)
+		}
+		return []byte("\r\nERROR\r\n")
+	})
+	states := make(chan ModuleState, 10)
+	deps := workerDeps{
+		log: slog.New(slog.DiscardHandler), registry: modem.DefaultRegistry(),
+		open: func(string, int) (io.ReadWriteCloser, error) {
+			return atcmdtest.NewModem(fake, atcmdtest.ModemOptions{}), nil
+		},
+		discover:  func() ([]modem.Candidate, error) { return nil, nil },
+		policy:    func() *policy.Policy { return mustPolicy(t, "version: 1\nmodules:\n  default: deny\non_deny: quarantine\n") },
+		publish:   func(s ModuleState, _ []Event) { states <- s },
+		hostBytes: func() (uint64, bool) { return 0, false },
+		interval:  func() time.Duration { return time.Hour },
+	}
+	startWorker(t, newWorker(0, ModemConfig{Port: "/dev/fake", Baud: 115200}, deps))
+	select {
+	case s := <-states:
+		if s.Enforcement != EnforceFailed {
+			t.Fatalf("enforcement %q, want %q", s.Enforcement, EnforceFailed)
+		}
+		if !slices.ContainsFunc(s.Module.Findings, func(f modem.Finding) bool { return f.ID == "enforcement-failed" }) {
+			t.Errorf("no enforcement-failed finding: %+v", s.Module.Findings)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no state published")
 	}
 }

@@ -160,6 +160,19 @@ func (p *Policy) checkCommand(c *atCmd) verdict {
 		return verdict{}
 	}
 	name := c.nameBytes()
+	// Result-code framing: Q1 silences result codes and V0 makes them
+	// numeric (V.250 §6.2.5, §6.2.6); &W stores such settings so they
+	// survive a reboot (§6.1.4). Without result codes nobody — the agent
+	// included — can tell when a command ended.
+	if len(name) == 1 && name[0] == 'Q' && c.args != "" && c.args != "0" {
+		return p.debugVerdict("Q"+c.args, "silences the result codes the AT firewall and the agent rely on")
+	}
+	if len(name) == 1 && name[0] == 'V' && (c.args == "" || c.args == "0") {
+		return p.debugVerdict("V0", "switches result codes to numeric form")
+	}
+	if len(name) == 2 && name[0] == '&' && name[1] == 'W' {
+		return p.debugVerdict("&W", "stores the current settings as the power-up profile")
+	}
 	// Basic S-registers: S3 (CR), S4 (LF) and S5 (BS) define the framing
 	// the firewall and the proxy rely on (V.250 §6.2.1–6.2.3).
 	if c.op == opSet && len(name) == 2 && name[0] == 'S' && (name[1] == '3' || name[1] == '4' || name[1] == '5') {
