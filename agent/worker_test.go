@@ -322,8 +322,10 @@ func TestWorkerEnforcementRefused(t *testing.T) {
 		open: func(string, int) (io.ReadWriteCloser, error) {
 			return atcmdtest.NewModem(fake, atcmdtest.ModemOptions{}), nil
 		},
-		discover:  func() ([]modem.Candidate, error) { return nil, nil },
-		policy:    func() *policy.Policy { return mustPolicy(t, "version: 1\nmodules:\n  default: deny\non_deny: quarantine\n") },
+		discover: func() ([]modem.Candidate, error) { return nil, nil },
+		policy: func() *policy.Policy {
+			return mustPolicy(t, "version: 1\nmodules:\n  default: deny\non_deny: quarantine\n")
+		},
 		publish:   func(s ModuleState, _ []Event) { states <- s },
 		hostBytes: func() (uint64, bool) { return 0, false },
 		interval:  func() time.Duration { return time.Hour },
