@@ -47,8 +47,8 @@ type Config struct {
 	// Zero means 1s.
 	SyncAttempt time.Duration
 
-	// SyncTimeout bounds Sync when its context has no deadline. Modules are
-	// deaf for seconds after power-up. Zero means 30s.
+	// SyncTimeout bounds Sync (an earlier context deadline still wins).
+	// Modules are deaf for seconds after power-up. Zero means 30s.
 	SyncTimeout time.Duration
 
 	// OnSyncAttempt, if set, is called after every "AT" probe of Sync with
@@ -584,11 +584,13 @@ func (c *Conn) quiet(ctx context.Context) error {
 // mode of Config.ErrorMode (AT+CMEE). Failures of ATV1 and AT+CMEE are
 // tolerated and logged; some modules reject AT+CMEE=2.
 func (c *Conn) Sync(ctx context.Context) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.cfg.SyncTimeout)
-		defer cancel()
-	}
+	// SyncTimeout bounds Sync even under a longer context deadline, so a
+	// caller probing several ports gives each only its share.
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.SyncTimeout)
+	defer cancel()
+	// ESC first: a module left in text entry (AT+CMGS) by someone else would
+	// take our probes as message text. In command state ESC is ignored.
+	c.writeNoWait(writeReq{text: string([]byte{esc}), raw: true})
 	start := time.Now()
 	deadline, _ := ctx.Deadline()
 	var last error

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,18 @@ type Mux struct {
 	// tailHost (nil: to every unsolicited host).
 	tailSet  bool
 	tailHost *muxHost
-	wake     chan struct{}
+	// payloadLeft is how many payload bytes the owner may still send in
+	// prompt mode; -1 means up to Ctrl-Z or ESC.
+	payloadLeft int
+	// After giving up on a command (or losing its host mid-payload) the
+	// port is resynchronised before anyone else's command: pendingEsc
+	// leaves text entry or data mode, then an "AT" probe owned by probe
+	// runs, then finals are discarded until quietUntil (cf. Conn.resync).
+	pendingEsc string
+	needProbe  bool
+	probe      *muxHost
+	quietUntil time.Time
+	wake       chan struct{}
 
 	wmu       sync.Mutex // serialises writes to the modem
 	closed    chan struct{}
@@ -130,6 +142,7 @@ func NewMux(modem io.ReadWriter, cfg MuxConfig) *Mux {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Mux{modem: modem, cfg: cfg, log: log, wake: make(chan struct{}, 1), closed: make(chan struct{}), modemGone: make(chan struct{})}
+	m.probe = &muxHost{MuxHost: MuxHost{Name: "(resync probe)"}}
 	m.wg.Add(2)
 	go m.readModem()
 	go m.dispatch()
@@ -158,7 +171,9 @@ func (m *Mux) detach(h *muxHost) {
 	h.detached = true
 	close(h.gone)
 	if m.owner == h && m.mode != modeLines {
-		m.mode = modeLines // the host left in the middle of a payload or data call
+		// The host left in the middle of a payload or a data call: take
+		// the module out of it before serving anyone else.
+		m.abandonLocked("its host went away")
 	}
 	for i, x := range m.hosts {
 		if x == h {
@@ -180,6 +195,12 @@ func (m *Mux) detach(h *muxHost) {
 func (m *Mux) Close() error {
 	var err error
 	m.once.Do(func() {
+		m.mu.Lock()
+		inPrompt := m.mode == modePrompt
+		m.mu.Unlock()
+		if inPrompt {
+			m.writeModem([]byte{esc}) // never leave the module in text entry
+		}
 		close(m.closed)
 		if c, ok := m.modem.(io.Closer); ok {
 			err = c.Close()
@@ -230,12 +251,20 @@ func (m *Mux) hostBytes(h *muxHost, p []byte) {
 		if raw {
 			n := len(p)
 			if mode == modePrompt {
-				if i := bytes.IndexAny(p, "\x1a\x1b"); i >= 0 {
+				m.mu.Lock()
+				if m.payloadLeft >= 0 {
+					// A counted payload: exactly that many bytes; what follows
+					// is command lines again and goes through the filter.
+					n = min(n, m.payloadLeft)
+					m.payloadLeft -= n
+					if m.payloadLeft == 0 {
+						m.mode = modeLines
+					}
+				} else if i := bytes.IndexAny(p, "\x1a\x1b"); i >= 0 {
 					n = i + 1
-					m.mu.Lock()
 					m.mode = modeLines // the module answers the payload with a final result
-					m.mu.Unlock()
 				}
+				m.mu.Unlock()
 			}
 			m.writeModem(p[:n])
 			p = p[n:]
@@ -336,24 +365,45 @@ func (m *Mux) dispatch() {
 	defer t.Stop()
 	for {
 		m.mu.Lock()
-		if m.owner != nil && m.mode == modeLines && time.Since(m.ownerAt) >= m.cfg.Timeout(m.ownLine) {
+		now := time.Now()
+		if m.owner != nil && m.mode != modeData && now.Sub(m.ownerAt) >= m.cfg.Timeout(m.ownLine) {
 			m.log.Warn("atcmd: mux gave up waiting for an answer", "host", m.owner.Name, "line", m.ownLine)
-			m.owner = nil
+			if m.owner != m.probe {
+				m.sendLocked(m.owner, []byte("\r\nERROR\r\n"))
+			}
+			m.abandonLocked("no answer in time")
 		}
-		var next *muxCmd
-		if m.owner == nil && m.mode == modeLines && len(m.queue) > 0 {
+		var write []byte
+		esc := m.pendingEsc
+		m.pendingEsc = ""
+		switch {
+		case esc != "":
+		case m.owner != nil || m.mode != modeLines:
+		case m.needProbe:
+			m.needProbe = false
+			m.owner, m.ownerAt, m.ownLine = m.probe, now, "AT"
+			write = []byte("AT\r")
+		case now.Before(m.quietUntil):
+		case len(m.queue) > 0:
 			c := m.queue[0]
 			m.queue = m.queue[1:]
-			m.owner, m.ownerAt, m.ownLine = c.host, time.Now(), c.line
-			next = &c
+			m.owner, m.ownerAt, m.ownLine = c.host, now, c.line
+			write = []byte(c.line + "\r")
 		}
 		wait := time.Hour
-		if m.owner != nil && m.mode == modeLines {
+		switch {
+		case m.owner != nil && m.mode != modeData:
 			wait = time.Until(m.ownerAt.Add(m.cfg.Timeout(m.ownLine)))
+		case m.owner == nil && now.Before(m.quietUntil):
+			wait = time.Until(m.quietUntil)
 		}
 		m.mu.Unlock()
-		if next != nil {
-			m.writeModem([]byte(next.line + "\r"))
+		if esc != "" {
+			m.escapeModem(esc)
+			continue
+		}
+		if write != nil {
+			m.writeModem(write)
 			continue
 		}
 		t.Reset(max(wait, time.Millisecond))
@@ -362,6 +412,46 @@ func (m *Mux) dispatch() {
 		case <-t.C:
 		case <-m.closed:
 			return
+		}
+	}
+}
+
+// abandonLocked gives up on the command in flight and schedules the
+// resynchronisation: ESC out of text entry, "+++" out of data mode (V.250
+// §6.2.3 escape, with its guard times), then an "AT" probe and a quiet
+// window, so a late answer never reaches the next host.
+func (m *Mux) abandonLocked(why string) {
+	switch m.mode {
+	case modePrompt:
+		m.pendingEsc = string([]byte{esc})
+	case modeData:
+		m.pendingEsc = "+++"
+	}
+	m.log.Debug("atcmd: mux resynchronising", "line", m.ownLine, "why", why)
+	m.owner, m.mode, m.needProbe = nil, modeLines, true
+	m.kick()
+}
+
+// escapeGuard is the silence before and after "+++" (V.250 S12 default:
+// one second).
+const escapeGuard = time.Second
+
+func (m *Mux) escapeModem(seq string) {
+	if seq != "+++" {
+		m.writeModem([]byte(seq))
+		return
+	}
+	t := time.NewTimer(escapeGuard)
+	defer t.Stop()
+	for i := 0; i < 2; i++ {
+		select {
+		case <-t.C:
+		case <-m.closed:
+			return
+		}
+		if i == 0 {
+			m.writeModem([]byte(seq))
+			t.Reset(escapeGuard)
 		}
 	}
 }
@@ -446,11 +536,14 @@ func (m *Mux) modemBytes(p []byte) {
 			if len(bytes.TrimSpace(m.line)) > 0 {
 				m.lineLocked()
 			}
-		case c == ' ' && m.owner != nil && string(bytes.TrimLeft(m.line, "\r\n")) == "> ":
+		case c == ' ' && m.owner != nil && string(bytes.TrimLeft(m.line, "\r\n")) == "> " && promptCommand(m.ownLine):
 			// The data prompt has no terminator (3GPP TS 27.005 §3.5.1).
 			m.sendLocked(m.owner, m.line)
 			m.line = m.line[:0]
 			m.mode = modePrompt
+			if m.payloadLeft = payloadLength(m.ownLine); m.payloadLeft == 0 {
+				m.mode = modeLines
+			}
 		case len(m.line) > m.cfg.MaxLineLen:
 			m.routeLocked(m.line)
 			m.line = m.line[:0]
@@ -467,6 +560,19 @@ func (m *Mux) lineLocked() {
 	text := bytes.TrimSpace(raw)
 	kind := ClassifyFinal(text, m.cfg.VendorFinals)
 	boot := isBootMarker(text, DefaultBootMarkers)
+	if m.owner == nil && (kind == FinalOK || kind == FinalError || kind == FinalConnect) {
+		// A final result code with no command in flight is a late answer
+		// to an abandoned command: it belongs to nobody. Routed to a host
+		// whose own command is still queued here, it would become that
+		// command's answer. (Call-progress codes such as NO CARRIER are
+		// real events and still go out.)
+		if time.Now().Before(m.quietUntil) {
+			m.quietUntil = time.Now().Add(muxQuiet)
+		}
+		m.log.Debug("atcmd: mux dropped a final result code nobody asked for", "line", string(text))
+		m.tailSet, m.tailHost = raw[len(raw)-1] == '\r', m.probe
+		return
+	}
 	var dest *muxHost
 	if m.owner != nil && !boot {
 		_, urc := knownURCTrailing(text)
@@ -486,6 +592,9 @@ func (m *Mux) lineLocked() {
 	case dest == nil:
 	case kind == FinalConnect && m.ownerWantsDataLocked():
 		m.mode = modePrompt // Quectel: CONNECT asks for the payload
+		if m.payloadLeft = payloadLength(m.ownLine); m.payloadLeft == 0 {
+			m.mode = modeLines
+		}
 	case kind == FinalConnect:
 		m.mode = modeData
 	case kind != NotFinal:
@@ -496,20 +605,86 @@ func (m *Mux) lineLocked() {
 // ownerWantsDataLocked reports whether the running command is one that
 // asks for its payload with CONNECT (Quectel AT+QHTTPURL, AT+QFUPL, ...).
 func (m *Mux) ownerWantsDataLocked() bool {
-	u := strings.ToUpper(m.ownLine)
-	for _, c := range []string{"+QHTTPURL=", "+QHTTPPOST=", "+QHTTPPUT=", "+QFUPL=", "+QFWRITE=", "+QISEND=", "+QMTPUBEX="} {
-		if strings.Contains(u, c) {
-			return true
+	name, _ := dataCommand(m.ownLine)
+	return name != "" && dataCommands[name].connect
+}
+
+// dataCommands are the commands that take a payload after a prompt ("> ")
+// or after CONNECT, with the 0-based index of the argument that counts the
+// payload's bytes (-1: the payload ends with Ctrl-Z, 3GPP TS 27.005 §3.5.1).
+// A counted payload is forwarded byte for byte and no further: whatever the
+// host sends after it is a command line again and passes the filter.
+// Sources: Quectel TCP/IP, HTTP(S), FILE and MQTT application notes; SIMCom
+// SIM7600 TCP/IP and MQTT(S) application notes; Telit LE910Cx AT reference.
+var dataCommands = map[string]struct {
+	lenArg  int
+	connect bool
+}{
+	"+CMGS": {-1, false}, "+CMGW": {-1, false}, "+CMGC": {-1, false},
+	"+QISEND": {1, false}, "+QSSLSEND": {1, false}, "+QMTPUB": {-1, false}, "+QMTPUBEX": {5, false},
+	"+QHTTPURL": {0, true}, "+QHTTPPOST": {0, true}, "+QHTTPPUT": {0, true}, "+QFUPL": {1, true}, "+QFWRITE": {1, true},
+	"+CIPSEND": {-2, false}, "+CMQTTTOPIC": {1, false}, "+CMQTTPAYLOAD": {1, false}, "+CMQTTSUBTOPIC": {1, false},
+	"+CMQTTWILLTOPIC": {1, false}, "+CMQTTWILLMSG": {1, false}, "#SSENDEXT": {1, false}, "#SSEND": {-1, false},
+}
+
+// dataCommand finds the data command in a command line and its arguments.
+func dataCommand(line string) (string, string) {
+	u := strings.ToUpper(strings.ReplaceAll(line, " ", ""))
+	for name := range dataCommands {
+		if i := strings.Index(u, name+"="); i >= 0 {
+			args := u[i+len(name)+1:]
+			if j := strings.IndexByte(args, ';'); j >= 0 {
+				args = args[:j]
+			}
+			return name, args
 		}
 	}
-	return false
+	return "", ""
+}
+
+// promptCommand reports whether a "> " during this command line is a data
+// prompt. For any other command it is text, and no payload mode starts.
+func promptCommand(line string) bool {
+	name, _ := dataCommand(line)
+	return name != ""
+}
+
+// payloadLength returns the payload byte count the command line announces,
+// or -1 when the payload ends with Ctrl-Z. lenArg -2 means the last
+// argument (SIMCom AT+CIPSEND=<len> or =<link>,<len>).
+func payloadLength(line string) int {
+	name, args := dataCommand(line)
+	d, ok := dataCommands[name]
+	if !ok || d.lenArg == -1 {
+		return -1
+	}
+	parts := strings.Split(args, ",")
+	i := d.lenArg
+	if i == -2 {
+		i = len(parts) - 1
+	}
+	if i >= len(parts) {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.Trim(parts[i], `" `))
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
 }
 
 func (m *Mux) finishLocked() {
+	if m.owner == m.probe {
+		m.quietUntil = time.Now().Add(muxQuiet)
+	}
 	m.owner = nil
 	m.mode = modeLines
 	m.kick()
 }
+
+// muxQuiet is how long the port must stay free of final result codes after
+// a resync probe before the next command is sent.
+const muxQuiet = 200 * time.Millisecond
 
 // routeLocked sends an unsolicited line to every host that wants
 // unsolicited output.
@@ -524,7 +699,7 @@ func (m *Mux) routeLocked(raw []byte) {
 // sendLocked queues bytes for a host's writer; a host that does not read
 // loses output rather than stalling the module and the other hosts.
 func (m *Mux) sendLocked(h *muxHost, b []byte) {
-	if h == nil || h.detached || len(b) == 0 {
+	if h == nil || h == m.probe || h.detached || len(b) == 0 {
 		return
 	}
 	select {

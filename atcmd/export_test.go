@@ -1,0 +1,4 @@
+package atcmd
+
+// payloadLengthForTest exposes payloadLength to the external tests.
+var PayloadLengthForTest = payloadLength
