@@ -92,6 +92,7 @@ type Agent struct {
 	made     atomic.Uint64
 	lastDrop uint64
 	egressCh chan struct{}
+	reloaded chan struct{} // Reload → report loop: the interval may have changed
 }
 
 // EgressHooks are how the agent touches the host firewall.
@@ -147,13 +148,23 @@ func New(opts Options) (*Agent, error) {
 		}
 	}
 	a := &Agent{opts: opts, log: opts.Logger, states: map[int]ModuleState{},
-		changed: make(chan struct{}, 1), nonces: make(chan []byte, 8), egressCh: make(chan struct{}, 1)}
+		changed: make(chan struct{}, 1), nonces: make(chan []byte, 8), egressCh: make(chan struct{}, 1),
+		reloaded: make(chan struct{}, 1)}
 	pol := opts.Policy
 	if pol == nil {
 		pol = allowAll()
 	}
 	a.pol.Store(pol)
 	a.interval.Store(int64(opts.Config.Report.Interval))
+	// The workers exist from the start (Reload may signal them at any time);
+	// Run starts them.
+	for i, mc := range opts.Config.Modems {
+		a.workers = append(a.workers, newWorker(i, mc, workerDeps{
+			log: a.log.With("modem", i), registry: opts.Registry, open: opts.OpenPort, discover: opts.Discover,
+			policy: a.pol.Load, publish: a.publish, hostBytes: func() (uint64, bool) { return a.opts.HostBytes() },
+			interval: func() time.Duration { return time.Duration(a.interval.Load()) },
+		}))
+	}
 	if opts.HostBytes == nil {
 		a.opts.HostBytes = func() (uint64, bool) { return hostTxBytes("/sys", a.interfaces()) }
 	}
@@ -201,6 +212,10 @@ func (a *Agent) Reload(cfg *Config, pol *policy.Policy) {
 		w.reevaluate()
 	}
 	a.kickEgress()
+	select {
+	case a.reloaded <- struct{}{}:
+	default:
+	}
 }
 
 func (a *Agent) kickEgress() {
@@ -350,13 +365,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	wctx, stopWorkers := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for i, mc := range cfg.Modems {
-		w := newWorker(i, mc, workerDeps{
-			log: a.log.With("modem", i), registry: a.opts.Registry, open: a.opts.OpenPort, discover: a.opts.Discover,
-			policy: a.pol.Load, publish: a.publish, hostBytes: a.opts.HostBytes,
-			interval: func() time.Duration { return time.Duration(a.interval.Load()) },
-		})
-		a.workers = append(a.workers, w)
+	for _, w := range a.workers {
 		wg.Go(func() { w.run(wctx) })
 	}
 	wg.Go(func() { a.egressLoop(wctx) })
@@ -444,10 +453,9 @@ func (a *Agent) reportLoop(ctx context.Context) {
 		case nonce := <-a.nonces:
 			a.report(nonce)
 		case <-ticker.C:
-			if d := time.Duration(a.interval.Load()); d > 0 {
-				ticker.Reset(d)
-			}
 			a.report(nil)
+		case <-a.reloaded:
+			ticker.Reset(time.Duration(a.interval.Load()))
 		}
 	}
 }

@@ -273,7 +273,7 @@ func liveFacts(ctx context.Context, port string, baud int, stderr io.Writer) (po
 	var err error
 	if port == "auto" {
 		var mods []*modem.Module
-		if mods, err = scanAuto(ctx, o, modem.DefaultRegistry(), prog, stderr); err == nil {
+		if mods, _, err = scanAuto(ctx, o, modem.DefaultRegistry(), prog, stderr); err == nil {
 			m = mods[0]
 		}
 	} else {

@@ -71,9 +71,10 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	defer prog.done()
 
 	var mods []*modem.Module
+	var missed []string
 	if o.port == "auto" {
 		var err error
-		if mods, err = scanAuto(ctx, o, reg, prog, stderr); err != nil {
+		if mods, missed, err = scanAuto(ctx, o, reg, prog, stderr); err != nil {
 			return err
 		}
 	} else {
@@ -96,8 +97,14 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := printScan(stdout, mods, o.jsonOut); err != nil {
 		return err
 	}
+	for _, m := range missed {
+		fmt.Fprintf(stderr, "warning: a USB device was not identified: %s\n", m)
+	}
 	if denied {
 		return errDenied
+	}
+	if pol != nil && len(missed) > 0 {
+		return fmt.Errorf("%d USB device(s) could not be identified, so the policy could not judge them", len(missed))
 	}
 	return nil
 }
@@ -127,13 +134,15 @@ func printScan(stdout io.Writer, mods []*modem.Module, jsonOut bool) error {
 
 // scanAuto discovers USB modules and identifies each through the first of
 // its AT ports that answers.
-func scanAuto(ctx context.Context, o scanOptions, reg *modem.Registry, prog *progress, stderr io.Writer) ([]*modem.Module, error) {
+// It returns the modules found and, for the devices where no port
+// answered, what was tried.
+func scanAuto(ctx context.Context, o scanOptions, reg *modem.Registry, prog *progress, stderr io.Writer) ([]*modem.Module, []string, error) {
 	cands, err := modem.Discover()
 	if err != nil {
-		return nil, fmt.Errorf("discovering USB modules: %w", err)
+		return nil, nil, fmt.Errorf("discovering USB modules: %w", err)
 	}
 	if len(cands) == 0 {
-		return nil, errors.New("no USB serial device found; check `lsusb` and `ls /dev/ttyUSB* /dev/ttyACM*`, or pass --port PATH for a UART-attached module")
+		return nil, nil, errors.New("no USB serial device found; check `lsusb` and `ls /dev/ttyUSB* /dev/ttyACM*`, or pass --port PATH for a UART-attached module")
 	}
 	var mods []*modem.Module
 	var tried []string
@@ -158,9 +167,9 @@ func scanAuto(ctx context.Context, o scanOptions, reg *modem.Registry, prog *pro
 		}
 	}
 	if len(mods) == 0 {
-		return nil, fmt.Errorf("no USB device answered AT:\n  %s", strings.Join(tried, "\n  "))
+		return nil, nil, fmt.Errorf("no USB device answered AT:\n  %s", strings.Join(tried, "\n  "))
 	}
-	return mods, nil
+	return mods, tried, nil
 }
 
 // usbFor finds the USB identity of a port path, following symlinks such as
