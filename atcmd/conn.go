@@ -603,7 +603,13 @@ func (c *Conn) Sync(ctx context.Context) error {
 			return &OpError{Cmd: "AT", Err: fmt.Errorf("no answer after %d attempts in %v: %w",
 				attempt-1, time.Since(start).Round(time.Millisecond), last)}
 		}
-		_, err := c.run(ctx, "AT", nil, Option{timeout: wait}, modeProbe)
+		// Every third probe also restores result codes (V.250 §6.2.5 Q0,
+		// §6.2.6 V1), in case the module was left silenced (ATQ1&W).
+		probe := "AT"
+		if attempt%3 == 0 {
+			probe = "ATQ0V1"
+		}
+		_, err := c.run(ctx, probe, nil, Option{timeout: wait}, modeProbe)
 		if answered(err) {
 			err = nil // an error answer is still an answer: the port speaks AT
 		}

@@ -168,7 +168,7 @@ func TestSyncDeafModule(t *testing.T) {
 				return nil // deaf while booting
 			}
 			switch line {
-			case "AT", "ATE0":
+			case "AT", "ATE0", "ATQ0V1":
 				return []byte(line + "\r\r\nOK\r\n")
 			case "ATV1", "AT+CMEE=1":
 				return []byte("\r\nOK\r\n")
@@ -183,7 +183,7 @@ func TestSyncDeafModule(t *testing.T) {
 			t.Errorf("attempts = %v, want 4 failures then success", attempts)
 		}
 		got := m.Received()
-		want := []string{"AT", "AT", "AT", "AT", "AT", "ATE0", "ATV1", "AT+CMEE=1"}
+		want := []string{"AT", "AT", "ATQ0V1", "AT", "AT", "ATE0", "ATV1", "AT+CMEE=1"}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("sent %q, want %q", got, want)
 		}
@@ -486,6 +486,26 @@ func TestTrace(t *testing.T) {
 		// Timestamps come from the clock: the bubble starts at midnight UTC 2000.
 		if !strings.HasPrefix(out, time.Now().Format("15:04:05")) {
 			t.Errorf("trace does not start with a timestamp:\n%s", out)
+		}
+	})
+}
+
+// TestSyncSilencedModule: a module left in ATQ1 answers nothing until a
+// probe restores result codes.
+func TestSyncSilencedModule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		quiet := true
+		c, _ := newConn(t, atcmdtest.ScriptFunc(func(line string) []byte {
+			if line == "ATQ0V1" {
+				quiet = false
+			}
+			if quiet {
+				return nil
+			}
+			return []byte("\r\nOK\r\n")
+		}), atcmd.Config{})
+		if err := c.Sync(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
