@@ -216,6 +216,7 @@ func (w *worker) session(ctx context.Context) error {
 	if err := conn.Sync(ctx); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	w.reapply(ctx, conn)
 	if err := w.identify(ctx, conn, usb, nil); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -243,6 +244,7 @@ func (w *worker) session(ctx context.Context) error {
 			if err := conn.Sync(ctx); err != nil {
 				return fmt.Errorf("%s: after reboot: %w", path, err)
 			}
+			w.reapply(ctx, conn)
 		case <-events.notify:
 			// An AT firewall decision: report it now, the module is unchanged.
 			w.deps.publish(w.state, events.take())
@@ -304,6 +306,24 @@ func (w *worker) proxy(modemPort io.ReadWriteCloser, events *eventLog) (*atcmd.M
 		pty.Unlink(w.cfg.ProxyLink, p.Path())
 	}
 	return mux, agentSide, cleanup, nil
+}
+
+// reapply puts a module that comes back (rebooted, re-plugged) into its
+// last enforcement state at once, before the slow identification decides
+// again: a reboot must not open a window with the radio on.
+func (w *worker) reapply(ctx context.Context, conn *atcmd.Conn) {
+	var cmd string
+	switch w.state.Enforcement {
+	case EnforceQuarantined:
+		cmd = "AT+CFUN=4"
+	case EnforceBlockedData:
+		cmd = "AT+CGACT=0"
+	default:
+		return
+	}
+	if _, err := conn.Command(ctx, cmd); err != nil {
+		w.deps.log.Warn("agent: re-applying enforcement after the module came back", "cmd", cmd, "err", err)
+	}
 }
 
 // undoesEnforcement refuses the commands that would lift the module's
