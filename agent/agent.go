@@ -337,6 +337,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.upl, err = uplink.New(uplink.Config{
 		Broker: cfg.MQTT.Broker, GatewayID: cfg.GatewayID, BootID: a.opts.BootID, KeyID: key.ID(),
+		PubKey: attest.EncodePublicKey(key.Public()),
 		CAFile: cfg.MQTT.CAFile, CertFile: cfg.MQTT.CertFile, KeyFile: cfg.MQTT.KeyFile, ServerName: cfg.MQTT.ServerName,
 		Username: cfg.MQTT.Username, Password: password,
 		OnChallenge: func(nonce []byte) {

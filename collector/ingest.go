@@ -54,6 +54,7 @@ type Status struct {
 	GatewayID   string  `json:"gateway_id"`
 	BootID      string  `json:"boot_id"`
 	KeyID       string  `json:"kid"`
+	PubKey      string  `json:"pubkey,omitempty"` // online: the gateway's public key (trust on first use)
 	Conn        uint64  `json:"conn"`             // connection number in this run; a will with a lower one is stale
 	Reason      string  `json:"reason,omitempty"` // offline: "shutdown" or "connection lost"
 	TimeMS      int64   `json:"time_ms,omitempty"`
@@ -577,6 +578,44 @@ func (c *Collector) ingestStatus(ctx context.Context, tx *sql.Tx, id string, pay
 	_, err = tx.ExecContext(ctx, c.store.q(`UPDATE gateways SET online = ?, status_boot_id = ?, status_conn = ?, status_kid = ?, status_reason = ?, status_ms = ?,
 		outbox_depth = CASE WHEN ? = 1 THEN ? ELSE outbox_depth END, dropped = CASE WHEN ? = 1 THEN ? ELSE dropped END WHERE gateway_id = ?`),
 		online, clean(st.BootID), int64(min(st.Conn, 1<<62)), clean(st.KeyID), clean(st.Reason), now, online, depth, online, dropped, id)
+	if err != nil {
+		return res, err
+	}
 	res.outcome = st.State
+	if st.State == "online" && st.PubKey != "" {
+		err = c.tofuPin(ctx, tx, id, st, row)
+	}
 	return res, err
+}
+
+// tofuPin trusts a gateway's key on first use: with trust.tofu on, an
+// unknown gateway's first birth message pins the public key it announces
+// (checked against its key id), marked trust "tofu". An enrolled or already
+// pinned gateway, or a key pinned to another gateway, is never changed.
+func (c *Collector) tofuPin(ctx context.Context, tx *sql.Tx, id string, st Status, row gwRow) error {
+	if !c.cfg.TOFU || row.pubkey != "" {
+		return nil
+	}
+	if _, enrolled := c.enrollment().Gateways[id]; enrolled {
+		return nil
+	}
+	pub, err := attest.ParsePublicKey(st.PubKey)
+	if err != nil || attest.KeyID(pub) != st.KeyID {
+		c.log.Warn("collector: birth message with an unusable public key; not pinned", "gateway", clean(id))
+		return nil
+	}
+	enc := attest.EncodePublicKey(pub)
+	var other string
+	switch err := tx.QueryRowContext(ctx, c.store.q(`SELECT gateway_id FROM gateways WHERE pubkey = ? AND gateway_id <> ?`), enc, id).Scan(&other); {
+	case err == nil:
+		c.log.Warn("collector: birth message announces a key pinned to another gateway; not pinned", "gateway", clean(id), "other", clean(other))
+		return nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	_, err = tx.ExecContext(ctx, c.store.q(`UPDATE gateways SET trust = ?, pubkey = ?, kid = ? WHERE gateway_id = ?`), "tofu", enc, st.KeyID, id)
+	if err == nil {
+		c.log.Info("collector: trusting a gateway's key on first use", "gateway", clean(id), "kid", st.KeyID)
+	}
+	return err
 }

@@ -346,3 +346,34 @@ func TestLateBelowFirst(t *testing.T) {
 		t.Fatalf("after 3, 1, 2: chain %s missing %d reports %d", g.Chain, g.Missing, g.Reports)
 	}
 }
+
+// TestTOFUFromBirth: with trust.tofu on and no enrollment, an unknown
+// gateway's birth message pins the key it announces; its reports verify,
+// and a second birth announcing another key changes nothing.
+func TestTOFUFromBirth(t *testing.T) {
+	a := collectortest.NewGateway(t, "gw-new")
+	c := newCollector(t, collector.Config{KeysFile: writeKeys(t, ""), TOFU: true})
+	birth := func(pub, kid string) []byte {
+		b, _ := json.Marshal(collector.Status{State: "online", GatewayID: "gw-new", BootID: "b1", KeyID: kid, PubKey: pub, Conn: 1})
+		return b
+	}
+	ingest(t, c, "modemguard/v1/gw-new/status", birth(attest.EncodePublicKey(a.Key.Public()), a.Key.ID()))
+	ingest(t, c, reportTopic("gw-new"), a.Next(t, nil))
+	g := gateway(t, c, "gw-new")
+	if g.Trust != "tofu" || g.LastSeq != 1 {
+		t.Fatalf("after birth and report: %+v", g.Gateway)
+	}
+	other := collectortest.NewGateway(t, "gw-new")
+	ingest(t, c, "modemguard/v1/gw-new/status", birth(attest.EncodePublicKey(other.Key.Public()), other.Key.ID()))
+	ingest(t, c, reportTopic("gw-new"), other.Next(t, nil))
+	if rj := lastRejection(t, c); rj.GatewayID != "gw-new" || rj.Reason == "" {
+		t.Fatalf("a report signed with a newly announced key was accepted: %+v", rj)
+	}
+	// A key id that does not match the announced key pins nothing.
+	d := collectortest.NewGateway(t, "gw-d")
+	ingest(t, c, "modemguard/v1/gw-d/status", []byte(`{"state":"online","gateway_id":"gw-d","kid":"0000000000000000","pubkey":"`+attest.EncodePublicKey(d.Key.Public())+`","conn":1}`))
+	ingest(t, c, reportTopic("gw-d"), d.Next(t, nil))
+	if rj := lastRejection(t, c); rj.GatewayID != "gw-d" || rj.Reason != collector.ReasonUnknownGW {
+		t.Fatalf("mismatched kid: %+v", rj)
+	}
+}

@@ -26,6 +26,9 @@ type Config struct {
 	// a stale will from a fresh birth and knows which key signs.
 	BootID string
 	KeyID  string
+	// PubKey, the base64 of the raw ed25519 public key, goes into the
+	// online status so a collector may trust it on first use.
+	PubKey string
 	// ClientID defaults to "modemguard-" + GatewayID.
 	ClientID string
 	// TLS, for ssl://: CAFile verifies the broker (default: system roots);

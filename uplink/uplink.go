@@ -84,6 +84,7 @@ type Status struct {
 	GatewayID   string  `json:"gateway_id"`
 	BootID      string  `json:"boot_id"`
 	KeyID       string  `json:"kid"`
+	PubKey      string  `json:"pubkey,omitempty"` // online: the base64 public key, for a collector's trust on first use
 	Conn        uint64  `json:"conn"`             // connection number in this run; a will with a lower one is stale
 	Reason      string  `json:"reason,omitempty"` // offline: "shutdown" or "connection lost"
 	TimeMS      int64   `json:"time_ms,omitempty"`
@@ -94,6 +95,7 @@ type Status struct {
 func (u *Uplink) status(state, reason string, conn uint64) []byte {
 	s := Status{State: state, GatewayID: u.cfg.GatewayID, BootID: u.cfg.BootID, KeyID: u.cfg.KeyID, Conn: conn, Reason: reason}
 	if state == "online" {
+		s.PubKey = u.cfg.PubKey
 		st := u.ob.Stats()
 		s.TimeMS = time.Now().UnixMilli()
 		s.OutboxDepth, s.Dropped = &st.Depth, &st.Dropped
