@@ -16,7 +16,7 @@ DEB_VERSION ?= 0.1.0~git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0
 # v2.46 and later need modules the Go proxy does not serve.
 NFPM := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.43.0
 
-.PHONY: all build test test-system bench fuzz cross deb lint demo clean
+.PHONY: all build test test-system bench soak fuzz cross deb lint demo clean
 
 all: lint test build
 
@@ -33,8 +33,22 @@ test:
 test-system:
 	$(GO) test -tags system -count=1 -v -timeout 20m ./systemtest/...
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Runs the benchmarks that docs/benchmarks.md quotes and rewrites it with
+# the machine they ran on (internal/benchdoc). The pyserial comparison needs
+# Debian's python3-serial; the footprint uses mosquitto when installed.
+# BENCHTIME is go test's -benchtime; IDLE the agent's idle CPU window.
+BENCHTIME ?= 1s
+IDLE      ?= 1m
+bench: cross
+	$(GO) run ./internal/benchdoc -out docs/benchmarks.md -dist $(DIST) -benchtime $(BENCHTIME) -idle $(IDLE)
+
+# Long chaos runs (systemtest/soak_test.go, as root with the test-system
+# packages): module faults in cycles for SOAK, then SIGKILLs of the outbox
+# writer for a tenth of it. The short versions run in test-system.
+SOAK         ?= 30m
+SOAK_TIMEOUT ?= 3h
+soak:
+	MODEMGUARD_SOAK=1 MODEMGUARD_SOAK_DURATION=$(SOAK) $(GO) test -tags system -count=1 -v -timeout $(SOAK_TIMEOUT) -run '^TestSoak' ./systemtest/
 
 fuzz:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \

@@ -90,6 +90,9 @@ type Agent struct {
 	upl      *uplink.Uplink
 	keyID    string
 	made     atomic.Uint64
+	lost     atomic.Uint64 // reports that could not be signed or committed (disk full, ...)
+	lostErr  atomic.Value  // string: the last such error
+	lastLost uint64        // lost count already reported (report loop only)
 	lastDrop uint64
 	egressCh chan struct{}
 	reloaded chan struct{} // Reload → report loop: the interval may have changed
@@ -478,16 +481,33 @@ func (a *Agent) report(nonce []byte) {
 	r.Nonce = nonce
 	iss, err := a.chain.Issue(r)
 	if err != nil {
-		a.log.Error("agent: cannot issue a report", "err", err)
+		a.lose(r, err)
+		a.log.Error("agent: cannot issue a report", "err", err, "lost", a.lost.Load())
 		return
 	}
 	if err := a.outbox.Enqueue(iss.Report.Seq, iss.Envelope); err != nil {
-		a.log.Error("agent: cannot commit a report to the outbox", "seq", iss.Report.Seq, "err", err)
+		a.lose(r, err)
+		a.log.Error("agent: cannot commit a report to the outbox", "seq", iss.Report.Seq, "err", err, "lost", a.lost.Load())
 		return
 	}
+	a.lastLost = a.lost.Load()
 	a.made.Add(1)
 	a.log.Info("agent: report made", "seq", iss.Report.Seq, "verdict", iss.Report.Verdict, "modules", len(iss.Report.Modules),
 		"events", len(iss.Report.Events), "challenge", nonce != nil)
+}
+
+// lose records a report that could not be made: its events go back to the
+// pending ones, and the loss is counted for the next report and the metrics.
+func (a *Agent) lose(r attest.Report, err error) {
+	a.lost.Add(1)
+	a.lostErr.Store(err.Error())
+	a.mu.Lock()
+	a.events = append(r.Events, a.events...)
+	if over := len(a.events) - maxPendingEvents; over > 0 {
+		a.events = a.events[over:]
+		a.dropped += uint64(over)
+	}
+	a.mu.Unlock()
 }
 
 func (a *Agent) buildReport() attest.Report {
@@ -508,6 +528,11 @@ func (a *Agent) buildReport() attest.Report {
 	now := time.Now().UnixMilli()
 	if dropped > 0 {
 		events = append(events, attest.Event{TimeMS: now, Kind: "events-dropped", Detail: fmt.Sprintf("%d events dropped: more than %d between two reports", dropped, maxPendingEvents), Count: dropped})
+	}
+	if lost := a.lost.Load(); lost > a.lastLost {
+		why, _ := a.lostErr.Load().(string)
+		events = append(events, attest.Event{TimeMS: now, Kind: attest.EventOutboxDropped,
+			Detail: fmt.Sprintf("%d reports could not be committed to the outbox (last error: %s)", lost-a.lastLost, why), Count: lost - a.lastLost})
 	}
 	if st := a.outbox.Stats(); st.Dropped > a.lastDrop {
 		events = append(events, attest.Event{TimeMS: now, Kind: attest.EventOutboxDropped,

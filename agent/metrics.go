@@ -62,7 +62,7 @@ func (m *Metrics) observe(s ModuleState, ev []Event) {
 var (
 	descMade     = prometheus.NewDesc("modemguard_reports_made_total", "Reports signed and committed to the outbox.", nil, nil)
 	descSent     = prometheus.NewDesc("modemguard_reports_sent_total", "Reports the broker acknowledged (PUBACK).", nil, nil)
-	descDropped  = prometheus.NewDesc("modemguard_reports_dropped_total", "Reports dropped from a full or too old outbox.", nil, nil)
+	descDropped  = prometheus.NewDesc("modemguard_reports_dropped_total", "Reports lost: dropped from a full or too old outbox, or never committed (disk full).", nil, nil)
 	descDepth    = prometheus.NewDesc("modemguard_outbox_depth", "Reports waiting in the outbox.", nil, nil)
 	descMQTT     = prometheus.NewDesc("modemguard_mqtt_connected", "1 while connected to the broker.", nil, nil)
 	descUp       = prometheus.NewDesc("modemguard_modem_up", "1 while the module in this slot answers.", []string{"slot", "port"}, nil)
@@ -92,7 +92,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		st := a.upl.Stats()
 		ch <- prometheus.MustNewConstMetric(descMade, prometheus.CounterValue, float64(a.made.Load()))
 		ch <- prometheus.MustNewConstMetric(descSent, prometheus.CounterValue, float64(st.Delivered))
-		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(st.Outbox.Dropped))
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(st.Outbox.Dropped+a.lost.Load()))
 		ch <- prometheus.MustNewConstMetric(descDepth, prometheus.GaugeValue, float64(st.Outbox.Depth))
 		ch <- prometheus.MustNewConstMetric(descMQTT, prometheus.GaugeValue, b2f(st.Connected))
 	}
