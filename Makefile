@@ -59,13 +59,18 @@ fuzz:
 	done
 
 # Static binaries for the gateways: Raspberry Pi 3/4/5 (arm64), older Pis
-# and other ARMv7 boards, and x86-64 boxes.
+# and other ARMv7 boards, and x86-64 boxes. The gateway build leaves the
+# collector out (tag nocollector: no database drivers); the full build,
+# with `modemguard collect`, is dist/modemguard-full-linux-*.
 cross:
 	@mkdir -p $(DIST)
 	@set -e; for c in $(CMDS); do \
-		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/$$c-linux-arm64 ./cmd/$$c; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/$$c-linux-armv7 ./cmd/$$c; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/$$c-linux-amd64 ./cmd/$$c; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags nocollector -ldflags '$(LDFLAGS)' -o $(DIST)/$$c-linux-arm64 ./cmd/$$c; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -tags nocollector -ldflags '$(LDFLAGS)' -o $(DIST)/$$c-linux-armv7 ./cmd/$$c; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -tags nocollector -ldflags '$(LDFLAGS)' -o $(DIST)/$$c-linux-amd64 ./cmd/$$c; \
+	done
+	@set -e; for a in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST)/modemguard-full-linux-$$a ./cmd/modemguard; \
 	done
 	@ls -l $(DIST)
 

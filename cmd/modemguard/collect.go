@@ -1,3 +1,5 @@
+//go:build !nocollector
+
 package main
 
 import (
@@ -18,6 +20,12 @@ import (
 
 	"github.com/modemguard/modemguard/collector"
 )
+
+// collectorCommands are the central side's commands, in the full build.
+var collectorCommands = [2]command{
+	{"collect", "run the fleet collector: verify reports, keep the inventory, serve it", runCollect},
+	{"challenge", "send a gateway a nonce and wait for a fresh report carrying it", runChallenge},
+}
 
 // defaultCollectorConfig is where `modemguard collect` looks without --config.
 const defaultCollectorConfig = "/etc/modemguard/collector.yaml"

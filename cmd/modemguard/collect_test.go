@@ -1,3 +1,5 @@
+//go:build !nocollector
+
 package main
 
 import (

@@ -37,8 +37,8 @@ func commands() []command {
 		{"pubkey", "print the gateway's public signing key (base64) for the collector's enrollment file", runPubkey},
 		{"verify", "check signed reports: signatures, and for a stream the seq/prev_hash chain", runVerify},
 		{"report", "report decode: turn a report envelope into readable JSON without a key", runReport},
-		{"collect", "run the fleet collector: verify reports, keep the inventory, serve it", runCollect},
-		{"challenge", "send a gateway a nonce and wait for a fresh report carrying it", runChallenge},
+		collectorCommands[0],
+		collectorCommands[1],
 		{"demo", "show modemguard at work on simulated modules (no hardware needed)", runDemo},
 		{"version", "print the version", runVersion},
 	}
