@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -187,6 +188,8 @@ type Conn struct {
 
 	// Owned by the reader goroutine.
 	urcStuck bool // the last URC was dropped because the queue stayed full
+
+	woke atomic.Bool // a command holder was woken since the reader last looked
 
 	// Owned by the command holder (sem).
 	p     pending
@@ -733,6 +736,14 @@ func (c *Conn) readLoop() {
 		n, err = c.rw.Read(buf)
 		if n > 0 {
 			fr.feed(buf[:n])
+			if c.woke.Swap(false) {
+				// Let the command holder we just woke run before this
+				// goroutine goes back into a blocking read: a serial port's
+				// Read is a syscall that keeps the P until sysmon takes it
+				// back, which otherwise delays the answer by tens of µs
+				// (docs/benchmarks.md, AT round trip over a pty).
+				runtime.Gosched()
+			}
 		}
 		if err != nil {
 			break
@@ -758,6 +769,7 @@ func (c *Conn) finishLocked(p *pending, final string, err error) {
 	if c.cur == p {
 		c.cur = nil
 	}
+	c.woke.Store(true)
 	select {
 	case c.doneCh <- struct{}{}:
 	default:
