@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -10,7 +9,7 @@ import (
 	"regexp"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/modemguard/modemguard/yamlconf"
 )
 
 // Config is the agent's configuration file (docs/configuration.md).
@@ -77,37 +76,10 @@ type MetricsConfig struct {
 }
 
 // Duration is a time.Duration written as "5m" or "90s" in YAML.
-type Duration time.Duration
+type Duration = yamlconf.Duration
 
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (write it like 5m, 90s or 1h)", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// ConfigError is a problem in the configuration file.
-type ConfigError struct {
-	File string
-	Line int // 0 when not known
-	Msg  string
-}
-
-func (e *ConfigError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
-}
-
-var yamlLineRe = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+// ConfigError is a problem in the configuration file, with its line.
+type ConfigError = yamlconf.Error
 
 // LoadConfig reads and validates a configuration file.
 func LoadConfig(path string) (*Config, error) {
@@ -118,64 +90,32 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(path, b)
 }
 
+// configSections name the configuration's Go types in messages.
+var configSections = map[string]string{"Config": "the top level", "MQTTConfig": "mqtt", "ModemConfig": "modems",
+	"ReportConfig": "report", "MetricsConfig": "metrics"}
+
 // ParseConfig parses and validates configuration data; name is used in
 // errors. Unknown keys are refused, so a typo never becomes a default.
 func ParseConfig(name string, data []byte) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, yamlError(name, err)
+	f, err := yamlconf.Decode(name, data, &c, configSections, "docs/configuration.md")
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
-	var nodes yaml.Node
-	_ = yaml.Unmarshal(data, &nodes)
-	if err := c.validate(name, &nodes); err != nil {
-		return nil, err
+	if err := c.validate(f); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return &c, nil
 }
 
-// yamlError turns the YAML library's errors into file:line messages.
-func yamlError(name string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		var errs []error
-		for _, e := range te.Errors {
-			errs = append(errs, lineError(name, e))
-		}
-		return errors.Join(errs...)
-	}
-	return lineError(name, err.Error())
-}
-
-var (
-	unknownKeyRe = regexp.MustCompile(`^field (\S+) not found in type agent\.(\w+)$`)
-	sections     = map[string]string{"Config": "the top level", "MQTTConfig": "mqtt", "ModemConfig": "modems",
-		"ReportConfig": "report", "MetricsConfig": "metrics"}
-)
-
-func lineError(name, msg string) error {
-	m := yamlLineRe.FindStringSubmatch(msg)
-	if m == nil {
-		return &ConfigError{File: name, Msg: msg}
-	}
-	var line int
-	fmt.Sscan(m[1], &line)
-	msg = m[2]
-	if k := unknownKeyRe.FindStringSubmatch(msg); k != nil {
-		msg = fmt.Sprintf("unknown key %q in %s (check the spelling against docs/configuration.md)", k[1], sections[k[2]])
-	}
-	return &ConfigError{File: name, Line: line, Msg: msg}
-}
-
 var gatewayIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// validate applies defaults and checks values; nodes locate keys for line
+// validate applies defaults and checks values; f locates keys for line
 // numbers.
-func (c *Config) validate(name string, nodes *yaml.Node) error {
+func (c *Config) validate(f *yamlconf.File) error {
 	var errs []error
 	bad := func(key, format string, a ...any) {
-		errs = append(errs, &ConfigError{File: name, Line: keyLine(nodes, key), Msg: key + ": " + fmt.Sprintf(format, a...)})
+		errs = append(errs, f.Errorf(key, format, a...))
 	}
 	if !gatewayIDRe.MatchString(c.GatewayID) {
 		bad("gateway_id", "%q must be 1 to 64 letters, digits, '.', '_' or '-' (it becomes an MQTT topic level)", c.GatewayID)
@@ -224,25 +164,4 @@ func (c *Config) validate(name string, nodes *yaml.Node) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// keyLine finds the line of the first mapping key called key, for error
-// messages; 0 if absent.
-func keyLine(n *yaml.Node, key string) int {
-	if n == nil {
-		return 0
-	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i].Line
-			}
-		}
-	}
-	for _, c := range n.Content {
-		if l := keyLine(c, key); l > 0 {
-			return l
-		}
-	}
-	return 0
 }

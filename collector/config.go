@@ -1,18 +1,15 @@
 package collector
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/modemguard/modemguard/yamlconf"
 )
 
 // Config configures a Collector. The zero value works: a broker on
@@ -168,55 +165,25 @@ type FileConfig struct {
 }
 
 // Duration is a time.Duration written as "5m", "90s" or "1h" in YAML.
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: %q is not a duration (write it like 5m, 90s or 1h)", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = yamlconf.Duration
 
 // ConfigError is a problem in a configuration file, at a line when known.
-type ConfigError struct {
-	File string
-	Line int // 0 when not known
-	Msg  string
-}
+type ConfigError = yamlconf.Error
 
-func (e *ConfigError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("collector: %s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("collector: %s: %s", e.File, e.Msg)
-}
-
-var (
-	yamlLineRe   = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	unknownKeyRe = regexp.MustCompile(`^field (\S+) not found in type `)
-)
+// fileSections name the file configuration's Go types in messages.
+var fileSections = map[string]string{"FileConfig": "the top level"}
 
 // ParseFileConfig parses and checks a configuration file's content; name
 // is used in errors (file:line).
 func ParseFileConfig(name string, data []byte) (*FileConfig, error) {
 	var c FileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // an empty file is the zero configuration
-		return nil, yamlError(name, err)
+	f, err := yamlconf.Decode(name, data, &c, fileSections, "docs/collector.md") // an empty file is the zero configuration
+	if err != nil {
+		return nil, fmt.Errorf("collector: %w", err)
 	}
-	var root yaml.Node
-	_ = yaml.Unmarshal(data, &root)
 	var errs []error
 	bad := func(key, format string, a ...any) {
-		errs = append(errs, &ConfigError{File: name, Line: keyLine(&root, key), Msg: key + ": " + fmt.Sprintf(format, a...)})
+		errs = append(errs, f.Errorf(key, format, a...))
 	}
 	if c.MQTT.Broker != "" {
 		if u, err := url.Parse(c.MQTT.Broker); err != nil || u.Host == "" || u.Port() == "" || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls" && u.Scheme != "mqtt" && u.Scheme != "mqtts") {
@@ -244,55 +211,9 @@ func ParseFileConfig(name string, data []byte) (*FileConfig, error) {
 		bad("buffer", "%d must be positive", c.Buffer)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("collector: %w", err)
 	}
 	return &c, nil
-}
-
-func yamlError(name string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		var errs []error
-		for _, e := range te.Errors {
-			errs = append(errs, lineError(name, e))
-		}
-		return errors.Join(errs...)
-	}
-	return lineError(name, err.Error())
-}
-
-func lineError(name, msg string) error {
-	m := yamlLineRe.FindStringSubmatch(msg)
-	if m == nil {
-		return &ConfigError{File: name, Msg: msg}
-	}
-	var line int
-	fmt.Sscan(m[1], &line)
-	msg = m[2]
-	if k := unknownKeyRe.FindStringSubmatch(msg); k != nil {
-		msg = fmt.Sprintf("unknown key %q (check the spelling against docs/collector.md)", k[1])
-	}
-	return &ConfigError{File: name, Line: line, Msg: msg}
-}
-
-// keyLine finds the line of the first mapping key called key; 0 if absent.
-func keyLine(n *yaml.Node, key string) int {
-	if n == nil {
-		return 0
-	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i].Line
-			}
-		}
-	}
-	for _, c := range n.Content {
-		if l := keyLine(c, key); l > 0 {
-			return l
-		}
-	}
-	return 0
 }
 
 // Config turns the file configuration into a Config. password is the
