@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/modemguard/modemguard/atcmd"
+	"github.com/modemguard/modemguard/backoff"
 	"github.com/modemguard/modemguard/modem"
 	"github.com/modemguard/modemguard/policy"
 	"github.com/modemguard/modemguard/pty"
@@ -115,7 +116,8 @@ func (w *worker) reevaluate() {
 // run keeps a session with the module until ctx ends, reopening the port
 // with back-off when it vanishes (unplugged, rebooted, swapped).
 func (w *worker) run(ctx context.Context) {
-	backoff := time.Second
+	// A module plugged back in is found within 10 s.
+	b := backoff.Backoff{Min: time.Second, Max: 10 * time.Second}
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := w.session(ctx)
@@ -127,16 +129,11 @@ func (w *worker) run(ctx context.Context) {
 		w.deps.log.Warn("agent: modem session ended", "slot", w.slot, "err", err)
 		w.deps.publish(w.state, []Event{{Time: time.Now(), Kind: EventModuleLost, Detail: err.Error(), Subject: w.state.Port}})
 		if time.Since(start) > time.Minute {
-			backoff = time.Second
+			b.Reset()
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Sleep(ctx, b.Next()) {
 			return
-		case <-t.C:
 		}
-		backoff = min(backoff*2, 10*time.Second) // a module plugged back in is found within 10 s
 	}
 }
 

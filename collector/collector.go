@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/modemguard/modemguard/backoff"
 )
 
 // Topic filters the collector subscribes to (docs/wire-format.md).
@@ -118,7 +118,7 @@ func (c *Collector) pipeline(ctx context.Context) {
 			return
 		case m = <-c.msgs:
 		}
-		b := backoff{min: c.cfg.BackoffMin, max: c.cfg.BackoffMax}
+		b := backoff.Backoff{Min: c.cfg.BackoffMin, Max: c.cfg.BackoffMax}
 		for {
 			err := c.Ingest(ctx, m.topic, m.payload)
 			if err == nil {
@@ -128,9 +128,9 @@ func (c *Collector) pipeline(ctx context.Context) {
 			if ctx.Err() != nil {
 				return // not acknowledged: the broker sends it again
 			}
-			d := b.next()
+			d := b.Next()
 			c.log.Warn("collector: database error; holding the message and retrying", "topic", clean(m.topic), "in", d.Round(time.Millisecond), "buffered", len(c.msgs), "err", err)
-			if !sleep(ctx, d) {
+			if !backoff.Sleep(ctx, d) {
 				return
 			}
 		}
@@ -227,7 +227,7 @@ func (c *Collector) currentClient() mqtt.Client {
 // (libraries.md §1.2), so each connection is a new client and the loop
 // waits a jittered, doubling delay after each failure or loss.
 func (c *Collector) mqttLoop(ctx context.Context) {
-	b := backoff{min: c.cfg.BackoffMin, max: c.cfg.BackoffMax}
+	b := backoff.Backoff{Min: c.cfg.BackoffMin, Max: c.cfg.BackoffMax}
 	for ctx.Err() == nil {
 		stop := make(chan struct{})
 		cl, lost, err := c.connect(ctx, stop)
@@ -236,12 +236,12 @@ func (c *Collector) mqttLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			d := b.next()
+			d := b.Next()
 			c.log.Warn("collector: cannot connect to the broker; retrying", "broker", c.cfg.Broker, "in", d.Round(time.Millisecond), "err", err)
-			sleep(ctx, d)
+			backoff.Sleep(ctx, d)
 			continue
 		}
-		b.reset()
+		b.Reset()
 		c.metrics.connects.Inc()
 		c.setClient(cl)
 		c.log.Info("collector: connected", "broker", c.cfg.Broker, "share_group", c.cfg.ShareGroup)
@@ -255,9 +255,9 @@ func (c *Collector) mqttLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		d := b.next()
+		d := b.Next()
 		c.log.Warn("collector: connection to the broker lost; reconnecting", "in", d.Round(time.Millisecond))
-		sleep(ctx, d)
+		backoff.Sleep(ctx, d)
 	}
 }
 
@@ -368,38 +368,6 @@ func waitToken(ctx context.Context, tok mqtt.Token, d time.Duration) error {
 		return errTimeout
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// backoff doubles from min to max; each wait is drawn from [d/2, d]
-// ("equal jitter", Marc Brooker, "Exponential Backoff And Jitter", AWS
-// Architecture Blog, 2015), so collectors restarted together do not
-// reconnect in lockstep.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
-	half := b.cur / 2
-	return half + time.Duration(rand.Int64N(int64(half)+1))
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

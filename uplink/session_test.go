@@ -467,27 +467,3 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("topics %+v", tp)
 	}
 }
-
-func TestBackoffJitterAndCap(t *testing.T) {
-	b := backoff{min: 100 * time.Millisecond, max: 1600 * time.Millisecond}
-	want := []time.Duration{100, 200, 400, 800, 1600, 1600}
-	for i, w := range want {
-		w *= time.Millisecond
-		d := b.next()
-		if d < w/2 || d > w {
-			t.Errorf("attempt %d: %v, want in [%v, %v]", i, d, w/2, w)
-		}
-	}
-	b.reset()
-	if d := b.next(); d > 100*time.Millisecond {
-		t.Errorf("after reset: %v", d)
-	}
-	// Jitter: 50 draws at the cap are not all equal.
-	seen := map[time.Duration]bool{}
-	for range 50 {
-		seen[b.next()] = true
-	}
-	if len(seen) < 10 {
-		t.Errorf("only %d distinct waits: no jitter", len(seen))
-	}
-}

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/modemguard/modemguard/backoff"
 )
 
 // Nonce bounds for challenges.
@@ -112,7 +112,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 	defer wg.Wait()
 	wg.Go(func() { u.dispatchChallenges(ctx) })
 
-	b := backoff{min: u.cfg.BackoffMin, max: u.cfg.BackoffMax}
+	b := backoff.Backoff{Min: u.cfg.BackoffMin, Max: u.cfg.BackoffMax}
 	var conn uint64
 	for ctx.Err() == nil {
 		conn++
@@ -121,12 +121,12 @@ func (u *Uplink) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
-			d := b.next()
+			d := b.Next()
 			u.log.Warn("uplink: cannot connect to the broker; retrying", "broker", u.cfg.Broker, "in", d.Round(time.Millisecond), "err", err)
-			sleep(ctx, d)
+			backoff.Sleep(ctx, d)
 			continue
 		}
-		b.reset()
+		b.Reset()
 		u.connected.Store(true)
 		u.log.Info("uplink: connected", "broker", u.cfg.Broker, "client_id", u.cfg.ClientID, "conn", conn, "outbox_depth", u.ob.Stats().Depth)
 		err = u.deliver(ctx, cl, lost)
@@ -136,9 +136,9 @@ func (u *Uplink) Run(ctx context.Context) error {
 			break
 		}
 		cl.Disconnect(0)
-		d := b.next()
+		d := b.Next()
 		u.log.Warn("uplink: connection ended; reconnecting", "broker", u.cfg.Broker, "in", d.Round(time.Millisecond), "err", err)
-		sleep(ctx, d)
+		backoff.Sleep(ctx, d)
 	}
 	return nil
 }
@@ -333,32 +333,3 @@ func waitToken(ctx context.Context, deadline <-chan time.Time, lost <-chan struc
 		return ctx.Err()
 	}
 }
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
-// backoff is exponential with "equal jitter": the n-th wait is drawn from
-// [d/2, d] with d = min(max, min·2ⁿ), so a fleet that lost its broker at
-// the same moment does not come back in lock-step (the jitter schemes
-// compared in the AWS Architecture Blog, "Exponential Backoff and Jitter").
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
-	half := b.cur / 2
-	return half + rand.N(b.cur-half+1)
-}
-
-func (b *backoff) reset() { b.cur = 0 }
